@@ -1,0 +1,5 @@
+"""Failures of a history walk."""
+
+
+class PagingError(Exception):
+    """A page did not advance the cursor or broke the window; the job stops instead of looping or skipping."""

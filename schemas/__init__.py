@@ -1,0 +1,43 @@
+"""The dataset registry: every dataset declared once. Pure: pyarrow and the standard library only."""
+
+from schemas.contracts import CONTRACTS
+from schemas.dataset import Dataset
+from schemas.depth import BOOK_UPDATES, DEPTH_SNAPSHOTS
+from schemas.events import RAW_MESSAGES, STREAM_EVENTS
+from schemas.funding import FUNDING_RATES, OPEN_INTEREST, PREMIUM_INDEX
+from schemas.klines import KLINES, MARK_KLINES
+from schemas.prices import LAST_PRICES, MARK_PRICES
+from schemas.tickers import BOOK_TICKERS, TICKERS
+from schemas.trades import TRADES
+
+DATASETS: dict[str, Dataset] = {
+    dataset.name: dataset
+    for dataset in (
+        TRADES,
+        KLINES,
+        MARK_KLINES,
+        FUNDING_RATES,
+        PREMIUM_INDEX,
+        OPEN_INTEREST,
+        DEPTH_SNAPSHOTS,
+        BOOK_UPDATES,
+        TICKERS,
+        BOOK_TICKERS,
+        MARK_PRICES,
+        LAST_PRICES,
+        CONTRACTS,
+        STREAM_EVENTS,
+        RAW_MESSAGES,
+    )
+}
+
+
+def dataset_for_channel(channel: str) -> Dataset | None:
+    """Find the dataset a topic suffix ("trade", "kline_1m", "depth20@500ms", ...) lands in."""
+    for dataset in DATASETS.values():
+        if dataset.matches(channel):
+            return dataset
+    return None
+
+
+__all__ = ["DATASETS", "Dataset", "dataset_for_channel"]

@@ -1,0 +1,5 @@
+"""Failures of the lake itself."""
+
+
+class SchemaMismatch(Exception):
+    """Rows or files do not match the dataset's declared Arrow schema; the message names the columns."""
