@@ -26,3 +26,7 @@ class FatalError(ExchangeError):
 
 class Banned(FatalError):
     """BingX banned this IP (HTTP 418/403) for continuing after rate limiting; stop and wait minutes."""
+
+
+class FrameError(ExchangeError, ValueError):
+    """A WebSocket frame that is not gzip-compressed UTF-8 text or not the JSON we expect; quarantine it."""
