@@ -1,5 +1,7 @@
 """The dataset registry: every dataset declared once. Pure: pyarrow and the standard library only."""
 
+from functools import lru_cache
+
 from schemas.contracts import CONTRACTS
 from schemas.dataset import Dataset
 from schemas.depth import BOOK_UPDATES, DEPTH_SNAPSHOTS
@@ -32,6 +34,7 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
+@lru_cache(maxsize=4096)  # hot path: one call per frame, few distinct channels; bounded against junk topics
 def dataset_for_channel(channel: str) -> Dataset | None:
     """Find the dataset a topic suffix ("trade", "kline_1m", "depth20@500ms", ...) lands in."""
     for dataset in DATASETS.values():

@@ -1,0 +1,155 @@
+"""Funding and positioning from REST: settled funding history, premium index polls, open interest polls.
+
+BingX's field names stop here; tests/payloads/rest_funding_rate.json, rest_premium_index.json and
+rest_open_interest.json pin them (BINGX_API.md §6, §7, §10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.dataset import (
+    AMOUNT,
+    MS,
+    ConversionError,
+    Dataset,
+    Message,
+    Row,
+    amount,
+    envelope_data,
+    explain,
+    integer,
+    items,
+    ms_or_none,
+    utc_from_ms,
+)
+
+_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+_FUNDING_FIELDS = {"fundingTime": "time", "fundingRate": "decimal", "markPrice": "decimal?"}
+_PREMIUM_FIELDS = {
+    "symbol": "text?",
+    "markPrice": "decimal",
+    "indexPrice": "decimal",
+    "lastFundingRate": "decimal?",
+    "nextFundingTime": "time?",
+    "fundingIntervalHours": "integer?",
+    "updateTime": "time?",
+}
+_OPEN_INTEREST_FIELDS = {"openInterest": "decimal", "time": "time"}
+
+
+def funding_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    """Convert /v2/quote/fundingRate; `data` null means an empty range (JK), order is not guaranteed."""
+    where = "funding_rates rest"
+    rates = items(envelope_data(envelope, where), where)
+    fallback = query.get("symbol")
+    try:
+        return [
+            {
+                "symbol": rate.get("symbol") or _symbol(fallback, where),
+                "funding_time": utc_from_ms(rate["fundingTime"]),
+                "funding_rate": float(rate["fundingRate"]),
+                "mark_price": amount(rate.get("markPrice")),
+            }
+            for rate in rates
+        ]
+    except _ERRORS as error:
+        raise explain(where, rates, _FUNDING_FIELDS, error) from None
+
+
+def premium_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    """Convert /v2/quote/premiumIndex: an object with `symbol`, or an array without it."""
+    where = "premium_index rest"
+    rows = items(envelope_data(envelope, where), where)
+    fallback = query.get("symbol")
+    try:
+        return [
+            {
+                "symbol": row.get("symbol") or _symbol(fallback, where),
+                "mark_price": float(row["markPrice"]),
+                "index_price": float(row["indexPrice"]),
+                "last_funding_rate": amount(row.get("lastFundingRate")),
+                # an absolute instant despite the doc's "remaining time" (§6, §27.1)
+                "next_funding_time": ms_or_none(row.get("nextFundingTime")),
+                "funding_interval_hours": integer(row.get("fundingIntervalHours")),  # 4 or "4"
+                "update_time": ms_or_none(row.get("updateTime")),  # the last settlement, per PROBE
+            }
+            for row in rows
+        ]
+    except _ERRORS as error:
+        raise explain(where, rows, _PREMIUM_FIELDS, error) from None
+
+
+def open_interest_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    """Convert /v2/quote/openInterest (one object per symbol; an array is accepted too)."""
+    where = "open_interest rest"
+    rows = items(envelope_data(envelope, where), where)
+    fallback = query.get("symbol")
+    try:
+        return [
+            {
+                "symbol": row.get("symbol") or _symbol(fallback, where),
+                "open_interest": float(row["openInterest"]),
+                "event_time": utc_from_ms(row["time"]),
+            }
+            for row in rows
+        ]
+    except _ERRORS as error:
+        raise explain(where, rows, _OPEN_INTEREST_FIELDS, error) from None
+
+
+def _symbol(fallback: Any, where: str) -> str:
+    if fallback is None or fallback == "":
+        raise ConversionError(f"{where}: field 'symbol' is missing and the query has none")
+    return str(fallback)
+
+
+FUNDING_RATES = Dataset(
+    name="funding_rates",
+    fields=(
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("funding_time", MS, nullable=False),
+        pa.field("funding_rate", AMOUNT, nullable=False),
+        pa.field("mark_price", AMOUNT),  # newer field, JK model only
+    ),
+    key=("symbol", "funding_time"),
+    event_time="funding_time",
+    description="Settled funding rates, one row per settlement (intervals of 1, 2, 4 or 8 h per contract).",
+    rest_path="/openApi/swap/v2/quote/fundingRate",
+    from_rest=funding_from_rest,
+)
+
+PREMIUM_INDEX = Dataset(
+    name="premium_index",
+    fields=(
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("mark_price", AMOUNT, nullable=False),
+        pa.field("index_price", AMOUNT, nullable=False),
+        pa.field("last_funding_rate", AMOUNT),  # the running estimate for the next settlement
+        pa.field("next_funding_time", MS),
+        pa.field("funding_interval_hours", pa.int32()),
+        pa.field("update_time", MS),
+    ),
+    key=("symbol", "received_at"),
+    event_time="received_at",  # the snapshot carries no time of its own
+    description="Polled mark price, index price and running funding-rate estimate (keyed by poll time).",
+    rest_path="/openApi/swap/v2/quote/premiumIndex",
+    from_rest=premium_from_rest,
+)
+
+OPEN_INTEREST = Dataset(
+    name="open_interest",
+    fields=(
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("open_interest", AMOUNT, nullable=False),  # unit unconfirmed (quote value per CCXT)
+        pa.field("event_time", MS, nullable=False),
+    ),
+    key=("symbol", "event_time"),
+    event_time="event_time",
+    description="Polled open interest with the matching engine's time (BingX keeps no history).",
+    rest_path="/openApi/swap/v2/quote/openInterest",
+    from_rest=open_interest_from_rest,
+)
