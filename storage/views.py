@@ -1,0 +1,200 @@
+"""DuckDB views over the lake, one per dataset, deduplicated on read. Reads files; never writes them.
+
+Precedence (DESIGN.md "Dedupe on read"): one row per key; sources rank as schemas.dataset.SOURCES
+(backfill, then poll, then stream), then the latest received_at wins. Datasets with `occurrence` (trades)
+keep equal-looking rows as separate facts: they are numbered n = 1, 2, ... per (key, source), copies of
+one fact (same replay_key in that source) sharing their n, and one row per (key, n) is kept by precedence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from schemas import DATASETS
+from schemas.dataset import SOURCES, Dataset
+
+_SCAN = (
+    "read_parquet({glob}, hive_partitioning = true, hive_types = {{{hive_types}}}, "
+    "union_by_name = true, allow_empty = true)"
+)
+# The typed empty branch fixes names and types, even before the first file exists (DuckDB would then infer
+# none); columns a file lacks (an older file, a newer nullable column) read as NULL.
+_ROWS = """    SELECT {columns} FROM (
+        SELECT {typed} WHERE false
+        UNION ALL BY NAME
+        SELECT * FROM {scan}
+    )"""
+_LATEST = """kept AS (
+    SELECT * FROM lake_rows
+    QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {precedence}) = 1
+)"""
+# Equal-looking trades are separate facts, numbered n = 1, 2, ... per (key, source); copies of one fact
+# (same replay_key: a replayed frame, a re-run page) are peers in the ranking, so they share their n.
+_OCCURRENCES = """numbered AS (
+    SELECT *, dense_rank() OVER (PARTITION BY {key}, source ORDER BY {replay}, {whole_row}) AS n
+    FROM (SELECT *, {by_row} AS by_row FROM lake_rows)
+),
+kept AS (
+    SELECT * FROM numbered
+    QUALIFY row_number() OVER (PARTITION BY {key}, n ORDER BY {precedence}) = 1
+)"""
+
+
+def connect(
+    root: str | Path, database: str = ":memory:", datasets: Iterable[Dataset] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB (UTC session time zone) with a view for every dataset of the lake at `root`."""
+    con = duckdb.connect(database)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        create_views(con, root, datasets)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def create_views(
+    con: duckdb.DuckDBPyConnection, root: str | Path, datasets: Iterable[Dataset] | None = None
+) -> list[str]:
+    """Create or replace one view per dataset (default: the registry); return their names.
+
+    A dataset without files is an empty view with the right columns. Views read the glob at query time,
+    so files written later appear without recreating them.
+    """
+    names = []
+    for dataset in DATASETS.values() if datasets is None else datasets:
+        con.execute(view_sql(dataset, root))
+        names.append(dataset.name)
+    return names
+
+
+def view_sql(dataset: Dataset, root: str | Path) -> str:
+    """Return the CREATE OR REPLACE VIEW statement for one dataset over the lake at `root`."""
+    columns = ", ".join(_quoted(name) for name in (*dataset.columns, "date"))
+    body = _occurrence_body(dataset) if dataset.occurrence else _latest_body(dataset)
+    extra = "".join(f",\n    {expression}" for expression in dataset.view_columns)
+    return (
+        f"CREATE OR REPLACE VIEW {_quoted(dataset.name)} AS\n"
+        f"WITH lake_rows AS (\n{_rows_sql(dataset, root)}\n),\n{body}\n"
+        f"SELECT {columns}{extra}\nFROM kept"
+    )
+
+
+def duckdb_type(data_type: pa.DataType) -> str:
+    """Name the DuckDB type that holds an Arrow type; TypeError for a type the lake does not use."""
+    if pa.types.is_timestamp(data_type):
+        return "TIMESTAMPTZ" if data_type.tz else "TIMESTAMP"
+    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
+        return f"{duckdb_type(data_type.value_type)}[]"
+    if pa.types.is_decimal(data_type):
+        return f"DECIMAL({data_type.precision}, {data_type.scale})"
+    for is_type, name in _SIMPLE_TYPES:
+        if is_type(data_type):
+            return name
+    raise TypeError(f"no DuckDB type for Arrow {data_type}")
+
+
+_SIMPLE_TYPES = (
+    (pa.types.is_boolean, "BOOLEAN"),
+    (pa.types.is_int8, "TINYINT"),
+    (pa.types.is_int16, "SMALLINT"),
+    (pa.types.is_int32, "INTEGER"),
+    (pa.types.is_int64, "BIGINT"),
+    (pa.types.is_uint8, "UTINYINT"),
+    (pa.types.is_uint16, "USMALLINT"),
+    (pa.types.is_uint32, "UINTEGER"),
+    (pa.types.is_uint64, "UBIGINT"),
+    (pa.types.is_float32, "FLOAT"),
+    (pa.types.is_float64, "DOUBLE"),
+    (pa.types.is_string, "VARCHAR"),
+    (pa.types.is_large_string, "VARCHAR"),
+    (pa.types.is_binary, "BLOB"),
+    (pa.types.is_large_binary, "BLOB"),
+    (pa.types.is_date32, "DATE"),
+)
+
+
+def _rows_sql(dataset: Dataset, root: str | Path) -> str:
+    """Select every stored row of the dataset, typed as declared."""
+    types = {field.name: duckdb_type(field.type) for field in dataset.schema}
+    types["date"] = "DATE"
+    typed = ", ".join(f"CAST(NULL AS {kind}) AS {_quoted(name)}" for name, kind in types.items())
+    hive_types = ", ".join(f"{_literal(name)}: {types[name]}" for name in (*dataset.partitions, "date"))
+    scan = _SCAN.format(glob=_literal(_glob(dataset, root)), hive_types=hive_types)
+    columns = ", ".join(_quoted(name) for name in types)
+    return _ROWS.format(columns=columns, typed=typed, scan=scan)
+
+
+def _latest_body(dataset: Dataset) -> str:
+    return _LATEST.format(key=_partition_key(dataset), precedence=_precedence())
+
+
+def _occurrence_body(dataset: Dataset) -> str:
+    replay_key = {source: columns for source, columns in (dataset.replay_key or {}).items() if columns}
+    return _OCCURRENCES.format(
+        by_row=_identified_by_row(replay_key),
+        replay=", ".join(_replay_columns(replay_key)),
+        whole_row=", ".join(
+            f"CASE WHEN by_row THEN {_quoted(column)} END"
+            for column in dataset.columns
+            if column not in dataset.key
+        ),
+        key=_partition_key(dataset),
+        precedence=_precedence(),
+    )
+
+
+def _replay_columns(replay_key: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """One expression per replay_key column: the column for sources that use it, NULL for the others."""
+    users: dict[str, list[str]] = {}
+    for source, columns in replay_key.items():
+        for column in columns:
+            users.setdefault(column, []).append(source)
+    return [
+        f"CASE WHEN source IN ({', '.join(map(_literal, sources))}) THEN {_quoted(column)} END"
+        for column, sources in users.items()
+    ] or ["NULL"]
+
+
+def _identified_by_row(replay_key: Mapping[str, tuple[str, ...]]) -> str:
+    """Say which rows only the whole row identifies: no replay_key, or a NULL in it (a trade without id).
+
+    For those only exact copies collapse, never two different trades that share a NULL.
+    """
+    unkeyed = f"source NOT IN ({', '.join(map(_literal, replay_key))})" if replay_key else "true"
+    incomplete = [
+        f"(source = {_literal(source)} AND ({' OR '.join(f'{_quoted(c)} IS NULL' for c in columns)}))"
+        for source, columns in replay_key.items()
+    ]
+    return " OR ".join([unkeyed, *incomplete])
+
+
+def _partition_key(dataset: Dataset) -> str:
+    # The day is a function of the event time: adding it changes nothing but lets date filters prune files.
+    key = (*dataset.key, "date") if dataset.event_time in dataset.key else dataset.key
+    return ", ".join(_quoted(column) for column in key)
+
+
+def _precedence() -> str:
+    ranks = " ".join(f"WHEN {_literal(source)} THEN {rank}" for rank, source in enumerate(SOURCES))
+    return f"CASE source {ranks} ELSE {len(SOURCES)} END, received_at DESC"
+
+
+def _glob(dataset: Dataset, root: str | Path) -> str:
+    text = str(root)
+    if "://" not in text:
+        text = Path(text).absolute().as_posix()
+    return f"{text.rstrip('/')}/{dataset.name}/**/*.parquet"
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'  # "interval" and "open" are SQL keywords
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
