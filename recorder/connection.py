@@ -1,0 +1,278 @@
+"""One WebSocket connection: a recv loop in its own thread that journals every frame before anything else.
+
+It answers Ping, tracks acks, paces subscriptions, treats silence as death and reconnects forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import websocket
+
+from exchange.backoff import backoff
+from exchange.errors import FrameError
+from exchange.frames import (
+    PING,
+    PONG,
+    classify,
+    decode,
+    loads,
+    parse_ack,
+)
+from recorder.subscriptions import Subscriptions
+from recorder.topics import Pacer
+from storage.journal import BINARY, CONTROL, DATA, DROPPED, EVENT, JournalWriter
+
+log = logging.getLogger(__name__)
+
+_DATA_TYPE = '"dataType":"'
+_OPCODE_TEXT = websocket.ABNF.OPCODE_TEXT
+_OPCODE_CLOSE = websocket.ABNF.OPCODE_CLOSE
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    url: str
+    silence_timeout_s: float = 15.0  # BingX pings every ~5 s: three missed Pings mean the socket is dead
+    subscribes_per_second: float = 8.0  # BingX: "keep subscribe rate < 10/s"
+    connect_timeout_s: float = 10.0
+    ack_timeout_s: float = 10.0  # a subscription not answered by then is sent again (its ack was lost)
+    backoff_first_s: float = 1.0
+    backoff_cap_s: float = 30.0
+
+
+class Silence(Exception):
+    """Nothing arrived for longer than the connection's tolerance."""
+
+
+def event_payload(
+    event: str, topic: str | None = None, code: int | None = None, detail: str | None = None
+) -> bytes:
+    """A synthetic journal record for stream_events: it shares the journal's durability and ordering."""
+    return orjson.dumps({"event": event, "topic": topic, "code": code, "detail": detail})
+
+
+class Connection:
+    """Keeps one socket subscribed to its topics, forever, until stop()."""
+
+    def __init__(
+        self,
+        name: str,
+        topics: Iterable[str],
+        journal: JournalWriter,
+        options: ConnectionOptions,
+        shared_pacer: Pacer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.journal = journal
+        self.options = options
+        self.clock = clock
+        self.subscriptions = Subscriptions(
+            name, topics, options.subscribes_per_second, options.ack_timeout_s, shared_pacer, clock
+        )
+        self.frames = 0
+        self.reconnects = 0
+        self._seq = 0
+        self._stop = threading.Event()
+        self._logged_drops: set[str] = set()
+        self._logged_refusals: set[str] = set()
+        self._next_check = self._last_frame = self._last_ping = 0.0
+        self._ws: websocket.WebSocket | None = None
+        self._thread = threading.Thread(target=self._run, name=f"ws-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to stop; it closes the socket and journals a final disconnect."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def topics(self) -> set[str]:
+        return self.subscriptions.topics
+
+    @property
+    def acked(self) -> set[str]:
+        return self.subscriptions.acked
+
+    @property
+    def refused(self) -> dict[str, int]:
+        return self.subscriptions.refused
+
+    def add(self, topic: str) -> None:
+        """Subscribe one more topic (thread-safe; sent at the paced rate)."""
+        self.subscriptions.add(topic)
+
+    def remove(self, topic: str) -> None:
+        """Unsubscribe a topic (a delisted contract)."""
+        self.subscriptions.remove(topic)
+
+    def event(
+        self, event: str, topic: str | None = None, code: int | None = None, detail: str | None = None
+    ) -> None:
+        self._append(EVENT, event_payload(event, topic, code, detail))
+
+    def _append(self, kind: int, payload: str | bytes) -> None:
+        self.journal.append(time.time_ns() // 1000, self.name, self._seq, kind, payload)
+        self._seq += 1
+
+    def _run(self) -> None:
+        delays = backoff(self.options.backoff_first_s, 2.0, self.options.backoff_cap_s)
+        attempt = 0
+        while not self._stop.is_set():
+            started = self.clock()
+            reason = self._session(attempt)
+            if self.clock() - started > self.options.silence_timeout_s:
+                delays = backoff(
+                    self.options.backoff_first_s, 2.0, self.options.backoff_cap_s
+                )  # it was healthy
+            if self._stop.is_set():
+                break
+            wait = next(delays)
+            log.warning("connection %s: %s; reconnecting in %.1fs", self.name, reason, wait)
+            attempt += 1
+            self.reconnects += 1
+            self._stop.wait(wait)
+
+    def _session(self, attempt: int) -> str:
+        """Connect, subscribe and receive until the socket fails or stop(); return why it ended."""
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        try:
+            ws.connect(self.options.url, timeout=self.options.connect_timeout_s)  # type: ignore[no-untyped-call]
+        except (OSError, websocket.WebSocketException) as error:
+            self.event("disconnect", detail=f"connect failed: {error}")
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            return f"connect failed: {error}"
+        self._ws = ws
+        self.event("reconnect" if attempt else "connect", detail=self.options.url)
+        self.subscriptions.restart()
+        try:
+            self._receive(ws)
+            reason = "shutdown"
+            _close_politely(ws)
+        except Silence as error:
+            reason = str(error)
+            self.event("silence", detail=reason)
+        except (OSError, websocket.WebSocketException, ConnectionError) as error:
+            reason = f"{type(error).__name__}: {error}"
+        finally:
+            self._ws = None
+            self.acked.clear()  # data arriving on a new socket needs a new ack
+            ws.shutdown()  # type: ignore[no-untyped-call]
+        self.event("disconnect", detail=reason)
+        return reason
+
+    def _receive(self, ws: websocket.WebSocket) -> None:
+        self._last_frame = self._last_ping = self.clock()
+        timeout = -1.0
+        while not self._stop.is_set():
+            wanted = 0.02 if self._send_due(ws) else min(0.5, self.options.silence_timeout_s / 4)
+            if wanted != timeout:  # settimeout is a syscall: only when it changes
+                timeout = wanted
+                ws.settimeout(timeout)
+            try:
+                opcode, payload = ws.recv_data()
+            except websocket.WebSocketTimeoutException:
+                self._check(self.clock())
+                continue
+            self._last_frame = now = self.clock()
+            if now >= self._next_check:
+                self._check(now)
+            if opcode == _OPCODE_CLOSE:
+                raise ConnectionError(f"closed by the server {payload[:2].hex() if payload else ''}")
+            self._frame(ws, payload.decode() if opcode == _OPCODE_TEXT else payload)
+
+    def _check(self, now: float) -> None:
+        """Twice a second: a socket with no frame, or no Ping, for longer than the tolerance is dead."""
+        self._next_check = now + 0.5
+        tolerance = self.options.silence_timeout_s
+        if now - self._last_frame > tolerance:
+            raise Silence(f"silent for more than {tolerance:.1f}s")
+        if now - self._last_ping > tolerance:
+            raise Silence(f"no Ping for more than {tolerance:.1f}s")
+        if self.subscriptions.in_flight:
+            for request_id in self.subscriptions.overdue(now):
+                timeout = self.options.ack_timeout_s
+                self.event("resync", detail=f"no ack for {request_id} within {timeout}s; sent again")
+
+    def _frame(self, ws: websocket.WebSocket, payload: bytes | str) -> None:
+        self.frames += 1
+        try:
+            text = decode(payload)
+        except FrameError:
+            self._append(BINARY, payload if isinstance(payload, bytes) else payload.encode())
+            return
+        if text == PING:
+            self._last_ping = self.clock()
+            ws.send(PONG)  # Pings are not journaled: their absence is recorded as a silence event
+            return
+        start = text.find(_DATA_TYPE)
+        if start >= 0 and text[start + 12 : start + 13] != '"':
+            topic = text[start + 12 : text.find('"', start + 12)]
+            self._data(topic, text)
+            return
+        self._control(text)
+
+    def _data(self, topic: str, text: str) -> None:
+        if topic in self.acked:
+            self._append(DATA, text)
+            return
+        self._append(DROPPED, text)
+        if topic not in self._logged_drops:
+            self._logged_drops.add(topic)
+            level = logging.WARNING if len(self._logged_drops) == 1 else logging.DEBUG
+            log.log(level, "connection %s: dropping data for %s, not acked with code 0", self.name, topic)
+
+    def _control(self, text: str) -> None:
+        try:
+            obj = loads(text)
+        except FrameError:
+            self._append(CONTROL, text)  # the converter quarantines it
+            return
+        kind = classify(obj)
+        if kind == "data":  # a data frame in a layout the fast path did not spot
+            self._data(str(obj["dataType"]), text)
+            return
+        self._append(CONTROL, text)
+        if kind == "ack":
+            self._ack(obj)
+
+    def _ack(self, obj: dict[str, Any]) -> None:
+        try:
+            ack = parse_ack(obj)
+        except FrameError:
+            return
+        answer = self.subscriptions.answer(ack)
+        if answer is None or answer.event == "unsubscribed":
+            return
+        if answer.event == "refused":
+            if answer.topic not in self._logged_refusals:  # logged once; every refusal is an event row
+                self._logged_refusals.add(answer.topic)
+                log.warning("connection %s: %s refused: %d %s", self.name, answer.topic, ack.code, ack.msg)
+            self.event("refused", topic=answer.topic, code=ack.code, detail=ack.msg)
+        else:
+            self.event("subscribed", topic=answer.topic, code=0)
+
+    def _send_due(self, ws: websocket.WebSocket) -> bool:
+        """Send the next queued (un)subscription if the pacers allow; say whether more are waiting."""
+        request, more = self.subscriptions.next_request()
+        if request is not None:
+            ws.send(request)
+        return more
+
+
+def _close_politely(ws: websocket.WebSocket) -> None:
+    """Send a close frame and wait briefly for the server's; a stopping recorder must not hang here."""
+    with contextlib.suppress(OSError, websocket.WebSocketException):
+        ws.close(timeout=0.2)

@@ -1,0 +1,230 @@
+"""Journal → lake: raw_messages, the normalized datasets and stream_events, in bounded batches.
+
+The journal offset is committed after the batch's Parquet files are durable: at-least-once, views dedupe.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from schemas import DATASETS, dataset_for_channel
+from schemas.dataset import ConversionError, Dataset, Row
+from storage.journal import BINARY, DATA, DROPPED, EVENT, JournalReader, Record
+from storage.lake import Lake
+from storage.state import State
+
+log = logging.getLogger(__name__)
+
+SOURCE = "stream"
+UNATTRIBUTED = "raw_messages"  # _rejects folder for frames no dataset can claim (bad gzip, bad JSON, unknown)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DATA_TYPE = '"dataType":"'
+
+
+def received_at(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+class Converter:
+    """Turns journal records into lake files; one instance per data dir at a time (see recorder.process)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        lake: Lake | None = None,
+        batch_records: int = 20_000,
+        archive: Path | None = None,  # keep converted journal segments there instead of deleting them
+    ) -> None:
+        self.reader = JournalReader(data_dir / "journal", State(data_dir / "state"), archive)
+        self.lake = lake or Lake(data_dir / "lake")
+        self.batch_records = batch_records
+        self.rejects: Counter[tuple[str, str]] = Counter()
+        self.rows: Counter[str] = Counter()
+        self.records = 0
+        self._datasets: dict[str, Dataset | None] = {}
+        self._book_ids: dict[tuple[str, str], int] = {}  # (connection, symbol) -> last incrDepth update id
+
+    def convert_once(self) -> int:
+        """Convert the next batch (if any), commit its offset; return how many records it held."""
+        batch = self.reader.read(self.reader.committed(), max_records=self.batch_records)
+        if not batch:
+            return 0
+        self.convert(batch)
+        self.reader.commit(batch[-1].end)
+        self.records += len(batch)
+        return len(batch)
+
+    def drain(self) -> int:
+        """Convert until the journal is caught up; return the number of records converted."""
+        total = 0
+        while count := self.convert_once():
+            total += count
+        return total
+
+    def convert(self, batch: Sequence[Record]) -> None:
+        """Write one batch's rows to the lake (durably, before returning)."""
+        raw: list[Record] = []
+        topics: list[str | None] = []
+        normalized: dict[str, list[Row]] = defaultdict(list)
+        events: list[Row] = []
+        for record in batch:
+            if record.kind == EVENT:
+                events.append(self._event(record))
+            elif record.kind == BINARY:
+                payload = "base64:" + base64.b64encode(record.payload).decode()
+                self._reject(UNATTRIBUTED, payload, "bad gzip", "not one gzip member of UTF-8 text", record)
+            else:
+                raw.append(record)
+                topics.append(
+                    self._normalize(record, normalized) if record.kind != DROPPED else self._dropped(record)
+                )
+        self._write_raw(raw, topics)
+        events += self._book_breaks(normalized.get("book_updates", ()))
+        for row in normalized.get("book_updates", ()):
+            del row["_record"]
+        for name, rows in normalized.items():
+            self.lake.write(DATASETS[name], rows)
+            self.rows[name] += len(rows)
+        if events:
+            self.lake.write(DATASETS["stream_events"], events)
+            self.rows["stream_events"] += len(events)
+
+    def _normalize(self, record: Record, out: dict[str, list[Row]]) -> str | None:
+        """Convert one DATA or CONTROL record; return its topic (None for control frames)."""
+        text = record.payload
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError as error:
+            self._reject(UNATTRIBUTED, text.decode(errors="replace"), "bad JSON", str(error), record)
+            return None
+        if record.kind != DATA or not isinstance(message, dict):
+            return None
+        topic = str(message.get("dataType"))
+        dataset = self._dataset(topic)
+        if dataset is None or dataset.from_stream is None:
+            self._reject(UNATTRIBUTED, text.decode(), "unknown topic", topic, record)
+            return topic
+        try:
+            rows = dataset.from_stream(message)
+        except (ConversionError, KeyError, TypeError, ValueError) as error:
+            self._reject(
+                dataset.name, text.decode(), "conversion failed", f"{type(error).__name__}: {error}", record
+            )
+            return topic
+        stamp = received_at(record.received_at_us)
+        for row in rows:
+            row["received_at"] = stamp
+            row["source"] = SOURCE
+        if dataset.name == "book_updates":
+            for row in rows:
+                row["_record"] = record  # for _book_breaks; removed before writing
+        out[dataset.name].extend(rows)
+        return topic
+
+    def _book_breaks(self, rows: Sequence[Row]) -> list[Row]:
+        """stream_events rows for incrDepth ids that did not increase on a connection (repeat or reorder).
+
+        Forward skips are normal on BingX (BINGX_API.md §21), so they are not reported; the view keeps one row
+        per (symbol, update_id) either way.
+        """
+        events = []
+        for row in rows:
+            record: Record = row["_record"]
+            key = (record.connection, row["symbol"])
+            last = self._book_ids.get(key)
+            if row["action"] == "all":
+                self._book_ids[key] = row["update_id"]
+                if last is not None:
+                    events.append(
+                        self._derived(record, "resync", row, f"new snapshot at id {row['update_id']}")
+                    )
+                continue
+            if last is not None and row["update_id"] <= last:
+                detail = f"incrDepth update id {row['update_id']} after {last}"
+                events.append(self._derived(record, "gap", row, detail))
+                continue
+            self._book_ids[key] = row["update_id"]
+        return events
+
+    def _derived(self, record: Record, event: str, row: Row, detail: str) -> Row:
+        # Keyed by the data frame's own (connection, seq): unique, since that seq is not an event record.
+        return {
+            "connection": record.connection,
+            "seq": record.seq,
+            "event": event,
+            "topic": f"{row['symbol']}@incrDepth",
+            "code": None,
+            "detail": detail,
+            "received_at": row["received_at"],
+            "source": SOURCE,
+        }
+
+    def _dropped(self, record: Record) -> str | None:
+        """Data for a topic not acked with code 0: kept raw; quarantined too if no dataset knows the topic."""
+        topic = _topic(record)
+        self.rows["dropped"] += 1
+        if topic is None or self._dataset(topic) is None:
+            self._reject(
+                UNATTRIBUTED, record.payload.decode(errors="replace"), "unknown topic", str(topic), record
+            )
+        return topic
+
+    def _dataset(self, topic: str) -> Dataset | None:
+        if topic not in self._datasets:
+            _, _, channel = topic.partition("@")
+            self._datasets[topic] = dataset_for_channel(channel) if channel else None
+        return self._datasets[topic]
+
+    def _event(self, record: Record) -> Row:
+        body: dict[str, Any] = orjson.loads(record.payload)
+        return {
+            "connection": record.connection,
+            "seq": record.seq,
+            "event": body["event"],
+            "topic": body.get("topic"),
+            "code": body.get("code"),
+            "detail": body.get("detail"),
+            "received_at": received_at(record.received_at_us),
+            "source": SOURCE,
+        }
+
+    def _write_raw(self, records: list[Record], topics: list[str | None]) -> None:
+        if not records:
+            return
+        dataset = DATASETS["raw_messages"]
+        columns = {
+            "connection": pa.array([r.connection for r in records], pa.string()),
+            "seq": pa.array([r.seq for r in records], pa.int64()),
+            "topic": pa.array(topics, pa.string()),
+            "text": pa.array([r.payload.decode(errors="replace") for r in records], pa.string()),
+            "received_at": pa.array([r.received_at_us for r in records], pa.int64()).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "source": pa.array([SOURCE] * len(records), pa.string()),
+        }
+        self.lake.write_table(dataset, pa.table(columns))
+        self.rows["raw_messages"] += len(records)
+
+    def _reject(self, dataset: str, raw: str, kind: str, detail: str, record: Record) -> None:
+        reason = f"{kind}: {detail}"
+        if not self.rejects[dataset, kind]:
+            log.warning(
+                "quarantined a %s message (%s); further ones of this kind are only counted", dataset, reason
+            )
+        self.rejects[dataset, kind] += 1
+        self.lake.reject(dataset, raw, reason, SOURCE, received_at(record.received_at_us))
+
+
+def _topic(record: Record) -> str | None:
+    text = record.payload.decode(errors="replace")
+    start = text.find(_DATA_TYPE)
+    return text[start + 12 : text.find('"', start + 12)] if start >= 0 else None

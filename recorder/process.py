@@ -1,0 +1,141 @@
+"""Runs the converter beside the receive path: in a child process (real parallelism) or a thread.
+
+One converter per data dir at a time (a file lock): an orphan left by a kill -9 finishes its batch first.
+`python -m recorder.process DATA_DIR` converts until its stdin closes (the parent finished or died).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from recorder.convert import Converter
+
+log = logging.getLogger(__name__)
+
+BATCH_INTERVAL_S = 1.0  # how often the converter writes: the lake lags the journal by about this much
+
+
+@contextmanager
+def exclusive(data_dir: Path) -> Iterator[None]:
+    """Hold the data dir's converter lock (waits while another converter still runs)."""
+    (data_dir / "journal").mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "journal" / ".converter.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def convert_until(
+    data_dir: Path, finish: threading.Event, grace_s: float = 4.0, archive: Path | None = None
+) -> Converter:
+    """Convert the journal as it grows; once `finish` is set, catch up (for at most grace_s) and return."""
+    with exclusive(data_dir):
+        converter = Converter(data_dir, archive=archive)
+        finish_at: float | None = None
+        while True:
+            if finish.is_set() and finish_at is None:
+                finish_at = time.monotonic() + grace_s
+            if finish_at is not None and time.monotonic() > finish_at:
+                log.warning("converter: stopping with journal left to convert; the next start converts it")
+                break
+            if converter.convert_once() >= converter.batch_records:
+                continue  # a backlog: keep going
+            if finish_at is not None and not converter.convert_once():
+                break
+            # Fewer, larger files (DuckDB's query time grows with the file count): let a batch accumulate.
+            finish.wait(BATCH_INTERVAL_S)
+    log.info(
+        "converter: %d records, rows %s, rejects %s",
+        converter.records,
+        dict(converter.rows),
+        _rejects(converter),
+    )
+    return converter
+
+
+class ConverterThread:
+    """The converter in a thread of this process: simplest, shares the GIL with the receive path."""
+
+    def __init__(self, data_dir: Path, grace_s: float = 4.0, archive: Path | None = None) -> None:
+        self._finish = threading.Event()
+        self._thread = threading.Thread(
+            target=convert_until,
+            args=(data_dir, self._finish, grace_s, archive),
+            name="converter",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def finish(self, timeout_s: float) -> None:
+        self._finish.set()
+        self._thread.join(timeout_s)
+
+
+class ConverterProcess:
+    """The converter in a child process: the receive path never competes with Parquet writing for the GIL."""
+
+    def __init__(
+        self, data_dir: Path, grace_s: float = 4.0, log_level: str = "WARNING", archive: Path | None = None
+    ) -> None:
+        root = str(Path(__file__).resolve().parents[1])
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        }
+        self._child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "recorder.process",
+                str(data_dir),
+                str(grace_s),
+                log_level,
+                str(archive or ""),
+            ],
+            stdin=subprocess.PIPE,
+            env=env,
+        )
+
+    def finish(self, timeout_s: float) -> None:
+        assert self._child.stdin is not None
+        self._child.stdin.close()  # the child's signal to catch up and exit
+        try:
+            self._child.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self._child.terminate()  # safe: offsets are committed only after durable writes
+            self._child.wait()
+
+
+def _rejects(converter: Converter) -> dict[str, int]:
+    return {f"{dataset}/{kind}": count for (dataset, kind), count in converter.rejects.items()}
+
+
+def _main(argv: list[str]) -> None:
+    import signal
+
+    data_dir, grace_s, level, archive = Path(argv[0]), float(argv[1]), argv[2], argv[3]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    finish = threading.Event()
+
+    def watch_stdin() -> None:
+        sys.stdin.buffer.read()  # returns at EOF: the parent closed the pipe or died
+        finish.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    convert_until(data_dir, finish, grace_s, Path(archive) if archive else None)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

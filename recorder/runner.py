@@ -1,0 +1,156 @@
+"""The recorder: journal, connections sharded over topics, the converter, the contracts refresh, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from recorder.connection import Connection, ConnectionOptions
+from recorder.process import ConverterProcess, ConverterThread
+from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
+from storage.journal import JournalWriter
+
+log = logging.getLogger(__name__)
+
+CONTRACTS_PATH = "/openApi/swap/v2/quote/contracts"
+TRADABLE = 1  # contracts status: 1 online; 25 paused, 5 pre-online and 0 offline are refused by the WS
+
+
+class Rest(Protocol):
+    def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    channels: Sequence[str]
+    symbols: Sequence[str] | None  # None: every tradable contract, refreshed every refresh_s
+    connection: ConnectionOptions
+    topics_per_connection: int = 200
+    max_connections: int = MAX_CONNECTIONS
+    global_subscribes_per_second: float | None = None  # set if BingX turns out to count per IP
+    refresh_s: float = 900.0
+    converter: str = "process"  # "process" or "thread"
+    stop_grace_s: float = 3.0  # SIGTERM to exit stays under 5 s
+    log_level: str = "WARNING"
+    journal: dict[str, float] = field(default_factory=dict)  # JournalWriter keyword options
+    journal_archive: Path | None = None  # converted segments move here instead of being deleted
+
+
+def tradable_symbols(rest: Rest) -> tuple[list[str], set[str]]:
+    """(sorted tradable symbols, every listed symbol) from /quote/contracts."""
+    contracts = rest.get(CONTRACTS_PATH, {})["data"] or []
+    listed = {str(c["symbol"]) for c in contracts}
+    tradable = sorted(str(c["symbol"]) for c in contracts if str(c.get("status")) == str(TRADABLE))
+    return tradable, listed
+
+
+def check_symbols(symbols: Sequence[str], rest: Rest) -> None:
+    """Refuse symbols /quote/contracts does not list as tradable (one line); exchange errors pass through."""
+    tradable, listed = tradable_symbols(rest)
+    unknown = [s for s in symbols if s not in listed]
+    if unknown:
+        raise TopicError(f"unknown symbol(s) {', '.join(unknown)}: not in {CONTRACTS_PATH}")
+    paused = [s for s in symbols if s not in set(tradable)]
+    if paused:
+        raise TopicError(f"symbol(s) {', '.join(paused)} are listed but not tradable (contracts status != 1)")
+
+
+class Recorder:
+    """Owns the journal writer, the connections and the converter for one data dir."""
+
+    def __init__(self, data_dir: Path, options: RecordOptions, rest: Rest | None = None) -> None:
+        self.data_dir = data_dir
+        self.options = options
+        self.rest = rest
+        self.run_id = f"{time.time_ns() // 1_000_000:x}"  # connection ids stay unique across restarts
+        self.connections: list[Connection] = []
+        self.owner: dict[str, Connection] = {}
+        self._pacer = (
+            Pacer(options.global_subscribes_per_second) if options.global_subscribes_per_second else None
+        )
+        self._journal: JournalWriter | None = None
+
+    def run(self, stop: threading.Event, duration_s: float | None = None) -> None:
+        """Record until `stop` is set or `duration_s` passes; then flush and convert what is left."""
+        options = self.options
+        symbols = list(options.symbols) if options.symbols is not None else self._all_symbols()
+        topics = topics_for(symbols, options.channels)
+        groups = shard(topics, options.topics_per_connection, options.max_connections)
+        self._journal = JournalWriter(self.data_dir / "journal", **options.journal)  # type: ignore[arg-type]
+        converter = self._converter()
+        try:
+            for group in groups:
+                self._connect(group)
+            log.info("recording %d topics over %d connections", len(topics), len(self.connections))
+            deadline = None if duration_s is None else time.monotonic() + duration_s
+            next_refresh = time.monotonic() + options.refresh_s
+            while not stop.is_set():
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    break
+                if options.symbols is None and now >= next_refresh:
+                    next_refresh = now + options.refresh_s
+                    self.refresh()
+                stop.wait(min(1.0, max(0.0, (deadline or now + 1.0) - now)))
+        finally:
+            self._shutdown(converter)
+
+    def refresh(self) -> None:
+        """Subscribe newly listed contracts and unsubscribe delisted ones (symbols=all)."""
+        try:
+            symbols = self._all_symbols()
+        except Exception as error:  # a failed refresh must never stop recording
+            log.warning("contracts refresh failed, keeping %d topics: %s", len(self.owner), error)
+            return
+        wanted = set(topics_for(symbols, self.options.channels))
+        for topic in sorted(set(self.owner) - wanted):
+            self.owner.pop(topic).remove(topic)
+        for topic in sorted(wanted - set(self.owner)):
+            self._place(topic)
+
+    def _all_symbols(self) -> list[str]:
+        if self.rest is None:
+            raise TopicError("--symbols all needs the REST API to list contracts")
+        return tradable_symbols(self.rest)[0]
+
+    def _connect(self, topics: list[str]) -> Connection:
+        assert self._journal is not None
+        name = f"{self.run_id}-{len(self.connections):02d}"
+        connection = Connection(name, topics, self._journal, self.options.connection, self._pacer)
+        self.connections.append(connection)
+        self.owner.update(dict.fromkeys(topics, connection))
+        connection.start()
+        return connection
+
+    def _place(self, topic: str) -> None:
+        for connection in self.connections:
+            if len(connection.topics) < self.options.topics_per_connection:
+                connection.add(topic)
+                self.owner[topic] = connection
+                return
+        if len(self.connections) < self.options.max_connections:
+            self._connect([topic])
+        else:
+            log.error("no room for %s: %d connections are full", topic, len(self.connections))
+
+    def _converter(self) -> ConverterProcess | ConverterThread:
+        if self.options.converter == "thread":
+            return ConverterThread(self.data_dir, self.options.stop_grace_s, self.options.journal_archive)
+        options = self.options
+        return ConverterProcess(
+            self.data_dir, options.stop_grace_s, options.log_level, options.journal_archive
+        )
+
+    def _shutdown(self, converter: ConverterProcess | ConverterThread) -> None:
+        for connection in self.connections:
+            connection.stop()
+        for connection in self.connections:
+            connection.join(1.0)
+        if self._journal is not None:
+            self._journal.close()
+        converter.finish(self.options.stop_grace_s + 0.5)
