@@ -26,7 +26,7 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 check: lint test  ## What CI runs
 
 demo: $(STAMP)  ## Simulator up, record a few seconds, backfill the window, print a DuckDB query
-	$(BIN)/python -m demo
+	$(BIN)/python demo.py demo-data
 
 record: $(STAMP)  ## Record the live BingX market (ARGS="--symbols BTC-USDT --channels trade")
 	$(BIN)/bingx-recorder record $(ARGS)
