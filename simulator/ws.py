@@ -107,18 +107,19 @@ class WsServer:
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=10)
 
     def _run(self, ready: Future[int]) -> None:
-        assert self._loop is not None
-        asyncio.set_event_loop(self._loop)
+        loop = self._loop  # local: stop() may give up joining and clear self._loop while we wind down
+        assert loop is not None
+        asyncio.set_event_loop(loop)
         try:
-            self._loop.run_until_complete(self._main(ready))
+            loop.run_until_complete(self._main(ready))
         except BaseException as error:  # surfaced to start() instead of dying silently in a thread
             if not ready.done():
                 ready.set_exception(error)
             else:
                 log.exception("simulator WebSocket loop crashed")
         finally:
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            self._loop.close()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
     async def _main(self, ready: Future[int]) -> None:
         self._stopping = asyncio.Event()
