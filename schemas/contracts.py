@@ -13,6 +13,7 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
+    SHAPE_ERRORS,
     Dataset,
     Message,
     Row,
@@ -25,7 +26,6 @@ from schemas.dataset import (
     utc_from_ms,
 )
 
-_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 # column -> (wire name, parser); `displayName` differs from `symbol` on ~660 rows: never a key.
 _TEXTS = {
     "contract_id": "contractId",
@@ -64,7 +64,7 @@ def from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
     contracts = items(envelope_data(envelope, where), where)
     try:
         return [_row(contract) for contract in contracts]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, contracts, _FIELDS, error) from None
 
 

@@ -28,6 +28,10 @@ MS = pa.timestamp("ms", tz="UTC")
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 
 
+# What a converter's field access raises on a malformed item; converters turn it into a ConversionError.
+SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+
+
 class ConversionError(ValueError):
     """A payload does not have the shape its dataset expects; the message goes to _rejects with this text."""
 

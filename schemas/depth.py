@@ -15,6 +15,7 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
+    SHAPE_ERRORS,
     ConversionError,
     Dataset,
     Message,
@@ -26,7 +27,6 @@ from schemas.dataset import (
     utc_from_ms,
 )
 
-_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 _SNAPSHOT_FIELDS = {"bids": "levels", "asks": "levels"}
 _UPDATE_FIELDS = {
     "action": "text",
@@ -54,7 +54,7 @@ def snapshot_from_stream(message: Message) -> list[Row]:
         if ms is None or ms == "":
             raise ConversionError(f"{where}: field 'ts' is missing")
         return [_snapshot(data.get("s") or symbol, utc_from_ms(ms), levels, data["bids"], data["asks"])]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, [data], _SNAPSHOT_FIELDS, error) from None
 
 
@@ -68,7 +68,7 @@ def snapshot_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]
     try:
         levels = int(query.get("limit") or DEFAULT_REST_LIMIT)
         return [_snapshot(symbol, utc_from_ms(data["T"]), levels, data["bids"], data["asks"])]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, [data], _REST_FIELDS, error) from None
 
 
@@ -97,7 +97,7 @@ def update_from_stream(message: Message) -> list[Row]:
                 "ask_qtys": ask_qtys,
             }
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, [data], _UPDATE_FIELDS, error) from None
 
 

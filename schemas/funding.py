@@ -14,6 +14,7 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
+    SHAPE_ERRORS,
     ConversionError,
     Dataset,
     Message,
@@ -27,7 +28,6 @@ from schemas.dataset import (
     utc_from_ms,
 )
 
-_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 _FUNDING_FIELDS = {"fundingTime": "time", "fundingRate": "decimal", "markPrice": "decimal?"}
 _PREMIUM_FIELDS = {
     "symbol": "text?",
@@ -56,7 +56,7 @@ def funding_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
             }
             for rate in rates
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, rates, _FUNDING_FIELDS, error) from None
 
 
@@ -79,7 +79,7 @@ def premium_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
             }
             for row in rows
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, rows, _PREMIUM_FIELDS, error) from None
 
 
@@ -97,7 +97,7 @@ def open_interest_from_rest(envelope: Message, query: Mapping[str, Any]) -> list
             }
             for row in rows
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, rows, _OPEN_INTEREST_FIELDS, error) from None
 
 

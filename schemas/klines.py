@@ -16,6 +16,7 @@ from schemas.dataset import (
     AMOUNT,
     INTERVALS,
     MS,
+    SHAPE_ERRORS,
     ConversionError,
     Dataset,
     Message,
@@ -36,7 +37,6 @@ _REST_FIELDS = {
     "close": "decimal",
     "volume": "decimal",
 }
-_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 # The stream has no closed flag: a stream bar is final once a later bar of its series exists (§19).
 IS_FINAL = (
@@ -56,7 +56,7 @@ def from_stream(message: Message) -> list[Row]:
             _row(bar.get("s") or symbol, interval, bar["T"], bar["o"], bar["h"], bar["l"], bar["c"], bar["v"])
             for bar in bars
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, bars, _STREAM_FIELDS, error) from None
 
 
@@ -81,7 +81,7 @@ def _from_rest(where: str, envelope: Message, query: Mapping[str, Any], times: S
             _row(symbol, interval, _open_ms(bar, first, second), *(bar[name] for name in _REST_FIELDS))
             for bar in bars
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, bars, _REST_FIELDS, error) from None
 
 

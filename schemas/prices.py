@@ -15,6 +15,7 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
+    SHAPE_ERRORS,
     Dataset,
     Message,
     Row,
@@ -24,8 +25,6 @@ from schemas.dataset import (
     topic_parts,
     utc_from_ms,
 )
-
-_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 
 def mark_from_stream(message: Message) -> list[Row]:
@@ -46,7 +45,7 @@ def _from_stream(where: str, message: Message, column: str, name: str) -> list[R
             {"symbol": u.get("s") or symbol, "event_time": utc_from_ms(u["E"]), column: float(u[name])}
             for u in updates
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, updates, {"E": "time", name: "decimal"}, error) from None
 
 
@@ -63,7 +62,7 @@ def last_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
             }
             for p in prices
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, prices, {"symbol": "text", "time": "time", "price": "decimal"}, error) from None
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
+    SHAPE_ERRORS,
     ConversionError,
     Dataset,
     Message,
@@ -29,7 +30,6 @@ from schemas.dataset import (
     utc_from_ms,
 )
 
-_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 _AMOUNTS = (
     "price_change",
     "price_change_percent",
@@ -83,7 +83,7 @@ def ticker_from_stream(message: Message) -> list[Row]:
             _ticker(t.get("s") or symbol, utc_from_ms(t["E"]), t.get("O"), t.get("C"), t, _STREAM_NAMES)
             for t in tickers
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, tickers, _STREAM_FIELDS, error) from None
 
 
@@ -101,7 +101,7 @@ def ticker_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
             _ticker(t["symbol"], _rest_time(stamp, t), t.get("openTime"), t.get("closeTime"), t, _REST_NAMES)
             for t in tickers
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, tickers, _REST_FIELDS, error) from None
 
 
@@ -148,7 +148,7 @@ def book_ticker_from_stream(message: Message) -> list[Row]:
             }
             for b in books
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, books, _BOOK_STREAM_FIELDS, error) from None
 
 
@@ -172,7 +172,7 @@ def book_ticker_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[R
             }
             for b in books
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, books, _BOOK_REST_FIELDS, error) from None
 
 

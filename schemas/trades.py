@@ -15,6 +15,7 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
+    SHAPE_ERRORS,
     Dataset,
     Message,
     Row,
@@ -35,7 +36,6 @@ _REST_FIELDS = {
     "isBuyerMaker": "flag",
     "quoteQty": "decimal?",
 }
-_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 
 def from_stream(message: Message) -> list[Row]:
@@ -57,7 +57,7 @@ def from_stream(message: Message) -> list[Row]:
             }
             for index, trade in enumerate(trades)
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, trades, _STREAM_FIELDS, error) from None
 
 
@@ -80,7 +80,7 @@ def from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
             }
             for trade in trades
         ]
-    except _ERRORS as error:
+    except SHAPE_ERRORS as error:
         raise explain(where, trades, _REST_FIELDS, error) from None
 
 
