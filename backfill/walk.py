@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +78,7 @@ class Walk:
 
 
 Flushed = Callable[[int, int, int, int], None]  # (window ms done, rows, pages, files) after each write
+_Batch = tuple[list[Row], int, int, int | None, int]  # BatchWriter.flush's arguments
 
 
 @dataclass
@@ -93,6 +95,23 @@ class BatchWriter:
     on_flush: Flushed
 
     def consume(self, low: int, pages: Iterator[Page[Row]]) -> None:
+        """Write the pages in batches, in order, on one writer thread while the next batch is fetched.
+
+        Why: a write (Parquet files, then the cursor) on the fetch path leaves the request budget idle for
+        its duration. One writer thread and at most one batch in flight keep data-then-cursor order and the
+        memory bounded; the fetch path waits only when the previous batch is still being written.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-write") as writer:
+            pending: Future[None] | None = None
+            for batch in self._batches(low, pages):
+                if pending is not None:
+                    pending.result()  # a failed write stops the walk here, before its cursor moved
+                pending = writer.submit(self.flush, *batch)
+            if pending is not None:
+                pending.result()
+
+    def _batches(self, low: int, pages: Iterator[Page[Row]]) -> Iterator[_Batch]:
+        """Group pages into batches of >= flush_rows rows (the last one smaller)."""
         rows: list[Row] = []
         count, done, flushed_to = 0, low, low
         resume_id: int | None = None
@@ -100,12 +119,12 @@ class BatchWriter:
             rows += page.items
             count += 1
             done = max(done, page.covered_to_ms)
-            if len(rows) >= self.flush_rows:
-                self.flush(rows, flushed_to, done, page.next_id, count)
-                rows, count, flushed_to = [], 0, done
             resume_id = page.next_id
+            if len(rows) >= self.flush_rows:
+                yield rows, flushed_to, done, resume_id, count
+                rows, count, flushed_to = [], 0, done
         if count:
-            self.flush(rows, flushed_to, done, resume_id, count)
+            yield rows, flushed_to, done, resume_id, count
 
     def flush(self, rows: list[Row], low: int, high: int, resume_id: int | None, pages: int) -> None:
         if self.written:

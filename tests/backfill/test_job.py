@@ -87,6 +87,7 @@ def test_three_days_of_every_series_equal_the_simulators_truth(
     from simulator.endpoints import Options
 
     with Simulator(symbols=SYMBOLS, seed=5, trades_per_second=0.02, options=Options(**options)) as sim:
+        assert sim.rest_url is not None
         backfill_everything(sim.rest_url, tmp_path)
         assert_lake_equals_truth(sim.market, tmp_path)
         before = lake_files(tmp_path)
@@ -164,6 +165,7 @@ def test_a_small_budget_is_never_exceeded(data_dir: Path) -> None:
 
     with Simulator(symbols=SYMBOLS, seed=5, trades_per_second=0.02, budget=20, window_ms=1000) as sim:
         limiter = Limiter((Budget("simulator", 20, 1.0),))
+        assert sim.rest_url is not None
         summary = run_job(sim.rest_url, data_dir, "klines", ("1m",), limiter=limiter)
         assert summary.requests >= 16
         assert summary.throttled == 0
