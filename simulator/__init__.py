@@ -35,6 +35,7 @@ class Simulator:
         leak_refused: bool = False,
         incr_id_skip_max: int = 9,
         bounded_ledger: bool = False,
+        ticker_window_s: float = 3600.0,
         **rest_knobs: Any,
     ) -> None:
         from simulator.market import Market
@@ -46,7 +47,12 @@ class Simulator:
             pong_timeout_s=pong_timeout_s,
             ack_shape=ack_shape,
             leak_refused=leak_refused,
-            feed=FeedOptions(rate=rate, incr_id_skip_max=incr_id_skip_max, seed=seed),
+            feed=FeedOptions(
+                rate=rate,
+                incr_id_skip_max=incr_id_skip_max,
+                seed=seed,
+                ticker_window_ms=round(ticker_window_s * 1000),  # BingX: 86400 (costs a day of trades)
+            ),
         )
         self.ws = WsServer(self.market, host=host, port=ws_port, options=options, ledger=self.ledger)
         self.faults = self.ws.faults

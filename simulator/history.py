@@ -12,7 +12,7 @@ from threading import Lock
 from simulator.prices import DAY_MS, HOUR_MS, Spec
 from simulator.tape import IDS_PER_DAY, MINUTE_MS, Agg, Tape, TapeCache, combine, generate, hour_counts
 
-_TAPES = TapeCache()
+_TAPES = TapeCache(size=1024, max_trades=6_000_000)  # live feeds: 250 symbols x 3 hours at 2/s
 _LAYOUTS: dict[tuple[int, float, int, int], tuple[list[tuple[int, int]], list[int]]] = {}
 _AGGS: dict[tuple[int, float, int, int, int], Agg | None] = {}
 _LOCK = Lock()

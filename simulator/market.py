@@ -115,6 +115,13 @@ class Market:
         """Return the price of the last trade before `t_ms` (the fair price at listing if none)."""
         return self._format(self.spec(symbol), self._last_ticks(symbol, t_ms))
 
+    def prepare(self, symbol: str, t_ms: int) -> None:
+        """Generate (and cache) the trades of the hour holding `t_ms` before anyone asks for them."""
+        history = self._history(symbol)
+        hour = t_ms // HOUR_MS
+        if hour >= history.first_hour and history.size(hour):
+            history.tape(hour)
+
     # ---- bars ----
 
     def klines(
@@ -161,10 +168,10 @@ class Market:
         """Aggregate the trades in [start_ms, end_ms) (None when there are none)."""
         return self._history(symbol).aggregate(start_ms, end_ms)
 
-    def ticker(self, symbol: str, t_ms: int) -> Ticker:
-        """Return the rolling 24 h statistics at `t_ms`."""
+    def ticker(self, symbol: str, t_ms: int, window_ms: int = DAY_MS) -> Ticker:
+        """Return the rolling statistics over [t_ms - window_ms, t_ms) (BingX: 24 h)."""
         spec = self.spec(symbol)
-        agg = self.aggregate(symbol, t_ms - DAY_MS, t_ms)
+        agg = self.aggregate(symbol, t_ms - window_ms, t_ms)
         last = self.recent_trades(symbol, t_ms, 1)
         if agg is None:
             price = self._last_ticks(symbol, t_ms)
@@ -183,7 +190,7 @@ class Market:
             quote_volume=f"{agg.quote * scale:.2f}",
             change=self._format(spec, change),
             change_percent=f"{change / agg.open * 100:.2f}",
-            first_ms=t_ms - DAY_MS,
+            first_ms=t_ms - window_ms,
             last_ms=last[0].time_ms if last else t_ms,
         )
 

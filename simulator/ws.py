@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from simulator import wire
+from simulator import wire, ws_pump
 from simulator import ws_topics as wt
 from simulator.faults import WsFaults
 from simulator.ledger import ConnectionRecord, Ledger, SentFrame
@@ -62,6 +62,7 @@ class WsServer:
         self.clients: dict[int, Client] = {}
         self.subscribers: dict[str, set[Client]] = {}
         self.feeds: dict[str, Feed] = {}
+        self.awaiting: dict[str, set[Client]] = {}  # incrDepth topic -> subscribers owed an `all` snapshot
         self.firehose = Firehose(self)
         self._next_id = 1
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -119,6 +120,7 @@ class WsServer:
                 log.exception("simulator WebSocket loop crashed")
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())  # the firehose's pool builder
             loop.close()
 
     async def _main(self, ready: Future[int]) -> None:
@@ -133,36 +135,27 @@ class WsServer:
             close_timeout=1,
         ) as server:
             ready.set_result(_bound_port(server))
-            pump = asyncio.create_task(self._pump())
+            pump = asyncio.create_task(ws_pump.pump(self))
             await self._stopping.wait()
             pump.cancel()
             for client in self.clients.values():
                 client.close_reason = client.close_reason or "server stopped"
             self.firehose.cancel()
 
-    async def _pump(self) -> None:
-        # Market computations (a day's tape can take seconds) run in one worker thread so that Ping,
-        # Pong deadlines and acks never wait for them; sending stays on the loop.
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulator-feeds") as builder:
-            while True:
-                await asyncio.sleep(self.options.tick_s)
-                now = self.clock()
-                due = [feed for feed in self.feeds.values() if feed.is_due(now)]
-                if not due:
-                    continue
-                for feed, messages in await loop.run_in_executor(builder, _build_due, due, now):
-                    if self.feeds.get(feed.topic.name) is feed:  # not unsubscribed meanwhile
-                        for message in messages:
-                            self.publish(feed.topic.name, message, now)
-
-    def publish(self, topic: str, message: wt.Message, now_ms: int, only: Client | None = None) -> None:
-        """Encode once and write the same bytes to every subscriber of `topic` (or to `only`)."""
-        text, frame = wire.encode(message)
+    def publish(
+        self,
+        topic: str,
+        message: wt.Message,
+        now_ms: int,
+        only: Client | None = None,
+        encoded: ws_pump.Encoded | None = None,
+    ) -> None:
+        """Encode once (unless done already) and write the same bytes to every subscriber (or to `only`)."""
+        text, frame = wire.encode(message) if encoded is None else (encoded.text, encoded.frame)
         targets = [only] if only is not None else list(self.subscribers.get(topic, ()))
         update_id = message["data"].get("lastUpdateId") if topic.endswith("@incrDepth") else None
-        if update_id is not None and only is None:  # already contained in a subscriber's later snapshot
-            targets = [client for client in targets if update_id > client.snapshot_ids.get(topic, -1)]
+        if update_id is not None and only is None:  # no snapshot yet, or already contained in it
+            targets = [client for client in targets if update_id > client.snapshot_ids.get(topic, update_id)]
         sent = tuple(client.id for client in targets if self.write(client, frame))
         if sent:
             leaked = only is not None and topic not in only.topics
@@ -260,13 +253,11 @@ class WsServer:
             self.ledger.update(client.id, topics=sorted(client.topics))
             self._ack(client, request_id)
             self.subscribers.setdefault(name, set()).add(client)
-            feed = self.feeds.get(name) or self.feeds.setdefault(
-                name, feed_for(topic, self.market, self.options.feed, now)
-            )
-            snapshot = feed.snapshot(now)
-            if snapshot is not None:
-                client.snapshot_ids[name] = snapshot["data"]["lastUpdateId"]
-                self.publish(name, snapshot, now, only=client)
+            if name not in self.feeds:  # cheap: market work happens in the pump's worker
+                self.feeds[name] = feed_for(topic, self.market, self.options.feed, now)
+            if topic.channel == "incrDepth":  # its `all` snapshot comes from the pump's next round
+                client.snapshot_ids.pop(name, None)
+                self.awaiting.setdefault(name, set()).add(client)
 
     def _leak(self, client: Client, topic: wt.Topic) -> None:
         now = self.clock()
@@ -278,12 +269,14 @@ class WsServer:
 
     def _drop_subscription(self, client: Client, name: str) -> None:
         client.topics.discard(name)
+        self.awaiting.get(name, set()).discard(client)
         subscribers = self.subscribers.get(name)
         if subscribers is not None:
             subscribers.discard(client)
             if not subscribers:  # a later subscriber starts a fresh stream (new trade window, new snapshot)
                 del self.subscribers[name]
                 self.feeds.pop(name, None)
+                self.awaiting.pop(name, None)
 
     def _ack(self, client: Client, request_id: Any) -> None:
         shape = self.options.ack_shape
@@ -297,16 +290,6 @@ class WsServer:
 
     def log_fault(self, what: str, detail: str) -> None:
         self.ledger.event(self.clock(), what, detail)
-
-
-def _build_due(feeds: list[Feed], now_ms: int) -> list[tuple[Feed, list[wt.Message]]]:
-    built = []
-    for feed in feeds:
-        try:
-            built.append((feed, feed.tick(now_ms)))
-        except Exception:  # one broken topic must not silence the others
-            log.exception("simulator feed %s failed", feed.topic.name)
-    return built
 
 
 def _only_swap_market(connection: ServerConnection, request: Request) -> Response | None:

@@ -127,9 +127,9 @@ def last_price_message(topic: Topic, now_ms: int, price: str) -> Message:
     return {"code": 0, "dataType": topic.name, "data": data}
 
 
-def ticker_message(topic: Topic, now_ms: int, market: Market) -> Message:
-    """§22: rolling 24 h statistics plus the current best bid/ask."""
-    stats = market.ticker(topic.symbol, now_ms)
+def ticker_message(topic: Topic, now_ms: int, market: Market, window_ms: int) -> Message:
+    """§22: rolling statistics (BingX: 24 h) plus the current best bid/ask."""
+    stats = market.ticker(topic.symbol, now_ms, window_ms)
     bids, asks = market.book(topic.symbol, now_ms, 1)
     data = {
         "e": "24hTicker",

@@ -41,7 +41,9 @@ def test_simulate_prints_urls_serves_both_protocols_and_stops_on_sigint() -> Non
         client = websocket.create_connection(ws_url, timeout=5)
         try:
             client.send(json.dumps({"id": "1", "reqType": "sub", "dataType": "BTC-USDT@markPrice"}))
-            ack = json.loads(zlib.decompress(client.recv(), 31))
+            frame = client.recv()
+            assert isinstance(frame, bytes), "every server frame must be binary"
+            ack = json.loads(zlib.decompress(frame, 31))
             assert ack == {"id": "1", "code": 0, "msg": "", "dataType": "", "data": None}
         finally:
             client.close()

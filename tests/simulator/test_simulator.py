@@ -44,9 +44,8 @@ def test_streamed_trades_equal_the_rest_trades_of_the_same_window() -> None:
             client.close()
         streamed = [(t["T"], t["p"], t["q"], t["m"]) for frame in frames for t in reversed(frame["data"])]
         assert len(streamed) >= 2
-        page = requests.get(
-            f"{sim.rest_url}{TRADES}", params={"symbol": SYMBOL, "limit": 100}, timeout=5
-        ).json()
+        params: dict[str, str | int] = {"symbol": SYMBOL, "limit": 100}
+        page = requests.get(f"{sim.rest_url}{TRADES}", params=params, timeout=5).json()
         window = [
             (t["time"], t["price"], t["qty"], t["isBuyerMaker"])
             for t in page["data"]
@@ -71,7 +70,12 @@ def test_the_final_stream_update_of_a_bar_equals_the_rest_bar() -> None:
             bars = [f["data"][0] for f in by_topic(client.collect(1.2), f"{SYMBOL}@kline_1m")]
         finally:
             client.close()
-        query = {"symbol": SYMBOL, "interval": "1m", "startTime": boundary - 60_000, "endTime": boundary - 1}
+        query: dict[str, str | int] = {
+            "symbol": SYMBOL,
+            "interval": "1m",
+            "startTime": boundary - 60_000,
+            "endTime": boundary - 1,
+        }
         [settled] = requests.get(f"{rest.url}{KLINES}", params=query, timeout=5).json()["data"]
     opens = [bar["T"] for bar in bars]
     assert opens[0] == boundary - 60_000 and opens[-1] == boundary  # one bar, then the next
@@ -79,3 +83,22 @@ def test_the_final_stream_update_of_a_bar_equals_the_rest_bar() -> None:
     assert settled["time"] == final["T"]
     for rest_name, ws_name in (("open", "o"), ("high", "h"), ("low", "l"), ("close", "c"), ("volume", "v")):
         assert Decimal(settled[rest_name]) == Decimal(final[ws_name]), rest_name
+
+
+def test_the_live_ticker_covers_the_configured_window_and_matches_the_market() -> None:
+    with Simulator(symbols=[SYMBOL], seed=5, ticker_window_s=600) as sim:
+        client = Client(sim.ws_url)
+        try:
+            topic = f"{SYMBOL}@ticker"
+            assert client.reply(client.sub(topic))["code"] == 0
+            data = client.collect_until(topic, 1)[0]["data"]
+        finally:
+            client.close()
+        assert data["O"] == data["E"] - 600_000
+        stats = sim.market.ticker(SYMBOL, data["E"], 600_000)
+        assert (data["o"], data["h"], data["l"], data["v"]) == (
+            stats.open,
+            stats.high,
+            stats.low,
+            stats.volume,
+        )

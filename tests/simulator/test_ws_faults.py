@@ -42,6 +42,7 @@ def next_raw(client: Client) -> bytes:
     """The next frame that is not a Ping, undecoded."""
     while True:
         frame = client.ws.recv()
+        assert isinstance(frame, bytes), "every server frame must be binary"
         try:
             if zlib.decompress(frame, 31) == b"Ping":
                 continue
