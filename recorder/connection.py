@@ -28,13 +28,12 @@ from exchange.frames import (
 )
 from recorder.subscriptions import Subscriptions
 from recorder.topics import Pacer
+from recorder.wire import OPCODE_CLOSE, OPCODE_TEXT, FrameReader
 from storage.journal import BINARY, CONTROL, DATA, DROPPED, EVENT, JournalWriter
 
 log = logging.getLogger(__name__)
 
 _DATA_TYPE = '"dataType":"'
-_OPCODE_TEXT = websocket.ABNF.OPCODE_TEXT
-_OPCODE_CLOSE = websocket.ABNF.OPCODE_CLOSE
 
 
 @dataclass(frozen=True)
@@ -175,6 +174,7 @@ class Connection:
 
     def _receive(self, ws: websocket.WebSocket) -> None:
         self._last_frame = self._last_ping = self.clock()
+        reader = FrameReader(ws)
         timeout = -1.0
         while not self._stop.is_set():
             wanted = 0.02 if self._send_due(ws) else min(0.5, self.options.silence_timeout_s / 4)
@@ -182,16 +182,16 @@ class Connection:
                 timeout = wanted
                 ws.settimeout(timeout)
             try:
-                opcode, payload = ws.recv_data()
+                opcode, payload = reader.read()
             except websocket.WebSocketTimeoutException:
                 self._check(self.clock())
                 continue
             self._last_frame = now = self.clock()
             if now >= self._next_check:
                 self._check(now)
-            if opcode == _OPCODE_CLOSE:
+            if opcode == OPCODE_CLOSE:
                 raise ConnectionError(f"closed by the server {payload[:2].hex() if payload else ''}")
-            self._frame(ws, payload.decode() if opcode == _OPCODE_TEXT else payload)
+            self._frame(ws, opcode, payload)
 
     def _check(self, now: float) -> None:
         """Twice a second: a socket with no frame, or no Ping, for longer than the tolerance is dead."""
@@ -206,12 +206,12 @@ class Connection:
                 timeout = self.options.ack_timeout_s
                 self.event("resync", detail=f"no ack for {request_id} within {timeout}s; sent again")
 
-    def _frame(self, ws: websocket.WebSocket, payload: bytes | str) -> None:
+    def _frame(self, ws: websocket.WebSocket, opcode: int, payload: bytes) -> None:
         self.frames += 1
         try:
-            text = decode(payload)
-        except FrameError:
-            self._append(BINARY, payload if isinstance(payload, bytes) else payload.encode())
+            text = payload.decode() if opcode == OPCODE_TEXT else decode(payload)
+        except (FrameError, UnicodeDecodeError):  # quarantined by the converter, never fatal here
+            self._append(BINARY, payload)
             return
         if text == PING:
             self._last_ping = self.clock()

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +42,7 @@ class Lake:
         self.is_local = isinstance(self.filesystem, pafs.LocalFileSystem)
         text = str(root)
         self.root = os.path.abspath(text) if self.is_local else text.rstrip("/")
+        self._made: set[str] = set()  # local folders known to exist: makedirs per file is a syscall storm
 
     @classmethod
     def from_uri(cls, uri: str) -> Lake:
@@ -114,8 +115,7 @@ class Lake:
         partial = f"{directory}/.{name}.partial"  # not *.parquet: the views' globs never match it
         try:
             if self.is_local:
-                os.makedirs(directory, exist_ok=True)
-                with open(partial, "wb") as handle:
+                with self._create(directory, partial) as handle:
                     pq.write_table(table, handle, **_writer_options(table.schema))
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -129,6 +129,16 @@ class Lake:
             self._discard(partial)
             raise
         return final
+
+    def _create(self, directory: str, path: str) -> BinaryIO:
+        if directory not in self._made:
+            os.makedirs(directory, exist_ok=True)
+            self._made.add(directory)
+        try:
+            return open(path, "wb")
+        except FileNotFoundError:  # removed since (an emptied partition): make it again
+            os.makedirs(directory, exist_ok=True)
+            return open(path, "wb")
 
     def _discard(self, partial: str) -> None:
         with contextlib.suppress(OSError):  # FileNotFoundError included: nothing was created
@@ -173,19 +183,20 @@ def _first_ms(times: pa.ChunkedArray) -> int:
 def _split(
     table: pa.Table, days: pa.ChunkedArray, columns: list[str]
 ) -> list[tuple[tuple[Any, ...], pa.Table]]:
-    """Split the table by the values of `columns` plus the day, in sorted order of those values."""
-    keys = pa.table({**{column: table[column] for column in columns}, "__day": days})
+    """Split the table by the values of `columns` plus the day, in sorted order of those values.
+
+    One group_by listing each group's row numbers (in their order), then one take per group: a compute call
+    with a Python scalar costs ~0.1 ms in pyarrow's wrappers, so per-group filters are avoided.
+    """
     order = [*columns[:-1], "__day", columns[-1]]  # partition values, day, source: the path's order
-    combos = sorted(
-        tuple(row[name] for name in order) for row in keys.group_by(order).aggregate([]).to_pylist()
-    )
-    if len(combos) == 1:
-        return [(combos[0], table)]
-    parts = []
-    for combo in combos:
-        mask = None
-        for name, value in zip(order, combo, strict=True):
-            equal = pc.equal(keys[name], value)
-            mask = equal if mask is None else pc.and_(mask, equal)
-        parts.append((combo, table.filter(mask)))
-    return parts
+    keys = {**{column: table[column] for column in columns}, "__day": days}
+    if all(pc.count_distinct(keys[name], mode="all").as_py() == 1 for name in order):
+        return [(tuple(keys[name][0].as_py() for name in order), table)]  # the usual case: one file
+    keys["__row"] = pa.chunked_array([pa.array(range(table.num_rows), pa.int64())])
+    groups = pa.table(keys).group_by(order, use_threads=False).aggregate([("__row", "list")])
+    combos = list(zip(*(groups[name].to_pylist() for name in order), strict=True))
+    rows = groups["__row_list"]
+    return [
+        (combos[index], table.take(rows[index].values))
+        for index in sorted(range(len(combos)), key=combos.__getitem__)
+    ]

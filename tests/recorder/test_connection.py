@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -133,6 +134,25 @@ def test_an_outage_reconnects_resubscribes_and_is_in_the_events(
     if fault != "drop":
         assert "silence" in names
     assert len(sim.ledger.connections) >= 2
+
+
+def _send_bad_text(server: Any) -> int:
+    """A text frame that is not UTF-8 (the simulator only sends binary garbage)."""
+    frame = bytes([0x81, 4]) + b"\xff\xfe\xfd!"
+    return sum(server.write(client, frame) for client in list(server.clients.values()))
+
+
+def test_a_text_frame_that_is_not_utf8_is_journaled_raw_and_survived(sim: Simulator, tmp_path: Path) -> None:
+    def body(connection: Connection) -> None:
+        _wait(lambda: connection.acked == {"BTC-USDT@trade"})
+        assert sim.ws.call(_send_bad_text, sim.ws) == 1
+        frames = connection.frames
+        _wait(lambda: connection.frames >= frames + 3)  # still receiving after it
+
+    records = _run(sim, tmp_path, ["BTC-USDT@trade"], body)
+    assert [r.payload for r in records if r.kind == BINARY] == [b"\xff\xfe\xfd!"]
+    assert "reconnect" not in [e for e, _ in _events(records)]
+    assert len(sim.ledger.connections) == 1
 
 
 def test_garbage_frames_are_journaled_and_the_connection_survives(sim: Simulator, tmp_path: Path) -> None:
