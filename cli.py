@@ -312,6 +312,11 @@ def simulate(
 @click.option(
     "--journal-archive", help="Move converted journal segments to this folder instead of deleting them."
 )
+@click.option(
+    "--lake-interval",
+    type=float,
+    help="Seconds between lake writes [30]: lower shows data sooner, at more files and CPU.",
+)
 @click.pass_obj
 def record(settings: Settings, /, **flags: Any) -> None:
     """Record live WebSocket channels: journal first, then Parquet under <data-dir>/lake.

@@ -32,6 +32,7 @@ class Run:
     sent: int = 0  # every data frame the simulator sent, subscription snapshots included
     landed: int = 0
     cpu_s: float = 0.0  # recorder tree CPU during the window
+    cpu_receive_s: float = 0.0  # of which the main process's (receive + journal); the rest is the converter
     cpu_to_exit_s: float = 0.0  # from the window's start to the recorder's exit: includes the final flush
     cpu_total_s: float = 0.0  # the recorder's whole life: start-up, subscribing, the window, the flush
     landed_at_exit: int = 0  # frames in Parquet when the recorder exited (the rest was journaled)
@@ -82,6 +83,8 @@ def fixed_figures(result: Run, symbols: int, per_s: float) -> list[Figure]:
         return [unavailable(SECTION, f"{name}: CPU", "% of a core", result.problem or "nothing landed")]
     note = (
         f"pushed {result.pushed / result.window_s:,.0f} frames/s; landed {result.landed:,} of {result.sent:,}"
+        f"; receive+journal {100 * result.cpu_receive_s / result.window_s:.0f}%,"
+        f" converter {100 * (result.cpu_s - result.cpu_receive_s) / result.window_s:.0f}%"
     )
     return [
         figure(

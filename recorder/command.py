@@ -12,6 +12,7 @@ from typing import Any
 
 from exchange.errors import ExchangeError, FatalError
 from recorder.connection import ConnectionOptions
+from recorder.process import SEAL_INTERVAL_S
 from recorder.runner import Recorder, RecordOptions, check_symbols, tradable_symbols
 from recorder.topics import TopicError, check_channels
 
@@ -27,6 +28,7 @@ KEYS = {
     "converter": str,
     "refresh": float,
     "journal_archive": str,
+    "lake_interval": float,
 }
 
 
@@ -90,7 +92,10 @@ def options_from(flags: dict[str, Any], endpoints: Endpoints) -> tuple[RecordOpt
         converter=str(merged.get("converter", "process")),
         log_level=endpoints.log_level,
         journal_archive=Path(merged["journal_archive"]) if merged.get("journal_archive") else None,
+        lake_interval_s=float(merged.get("lake_interval", SEAL_INTERVAL_S)),
     )
+    if not 0 < options.lake_interval_s <= 3600:
+        raise TopicError(f"lake interval must be in (0, 3600] seconds, got {options.lake_interval_s:g}")
     if options.converter not in ("process", "thread"):
         raise TopicError(f"converter must be 'process' or 'thread', got {options.converter!r}")
     duration = merged.get("duration")

@@ -19,7 +19,7 @@ import pyarrow as pa
 from schemas import DATASETS, dataset_for_channel
 from schemas.dataset import ConversionError, Dataset, Row
 from storage.journal import BINARY, DATA, DROPPED, EVENT, JournalReader, Record
-from storage.lake import Lake
+from storage.lake import Lake, LakeBatch
 from storage.state import State
 from storage.validation import table_from_rows
 
@@ -29,7 +29,8 @@ SOURCE = "stream"
 UNATTRIBUTED = "raw_messages"  # _rejects folder for frames no dataset can claim (bad gzip, bad JSON, unknown)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATA_TYPE = '"dataType":"'
-CHUNK_RECORDS = 4096  # records whose rows are gathered as dicts before they become Arrow tables
+CHUNK_RECORDS = 4096  # records read and converted at a time: their rows wait as dicts, then as Arrow
+CHUNK_BYTES = 2 << 20  # ~4,096 whole-market frames: the journal read window
 
 
 def received_at(micros: int) -> datetime:
@@ -37,13 +38,20 @@ def received_at(micros: int) -> datetime:
 
 
 class Converter:
-    """Turns journal records into lake files; one instance per data dir at a time (see recorder.process)."""
+    """Turns journal records into lake files; one instance per data dir at a time (see recorder.process).
+
+    `step` converts the next chunk of records into an open LakeBatch; `seal` makes that batch's files appear
+    (one per partition) and only then commits the journal offset. The seal interval, not the chunk size,
+    decides the file count: a kill -9 before a seal loses nothing, the next start converts from the commit.
+    """
 
     def __init__(
         self,
         data_dir: Path,
         lake: Lake | None = None,
-        batch_records: int = 80_000,  # ~5 s of the whole market; ~250 MiB peak for the converter
+        # A batch is sealed after this many records whatever the time (~30 s of the whole market): bounds the
+        # last seal at shutdown, and a backlog still lands in steps.
+        batch_records: int = 500_000,
         archive: Path | None = None,  # keep converted journal segments there instead of deleting them
     ) -> None:
         self.reader = JournalReader(data_dir / "journal", State(data_dir / "state"), archive)
@@ -51,19 +59,58 @@ class Converter:
         self.batch_records = batch_records
         self.rejects: Counter[tuple[str, str]] = Counter()
         self.rows: Counter[str] = Counter()
-        self.records = 0
+        self.records = 0  # records sealed into the lake
+        self.pending = 0  # records converted into the open batch, not yet sealed
+        self._batch: LakeBatch | None = None
+        self._offset = self.reader.committed()
         self._datasets: dict[str, Dataset | None] = {}
         self._book_ids: dict[tuple[str, str], int] = {}  # (connection, symbol) -> last incrDepth update id
 
-    def convert_once(self) -> int:
-        """Convert the next batch (if any), commit its offset; return how many records it held."""
-        batch = self.reader.read(self.reader.committed(), max_records=self.batch_records)
-        if not batch:
+    def step(self) -> int:
+        """Convert the next chunk of the journal into the open batch; return its size (0: caught up)."""
+        chunk = self.reader.read(self._offset, max_records=CHUNK_RECORDS, max_bytes=CHUNK_BYTES)
+        if not chunk:
             return 0
-        self.convert(batch)
-        self.reader.commit(batch[-1].end)
-        self.records += len(batch)
-        return len(batch)
+        if self._batch is None:
+            self._batch = self.lake.batch()
+        try:
+            self._convert(chunk, self._batch)
+        except BaseException:
+            self.abandon()
+            raise
+        self._offset = chunk[-1].end
+        self.pending += len(chunk)
+        return len(chunk)
+
+    def seal(self) -> None:
+        """Make the open batch's files appear (durably), then commit the journal offset past its records."""
+        if self._batch is None:
+            return
+        batch, self._batch = self._batch, None
+        try:
+            batch.close()
+        except BaseException:
+            self.abandon()
+            raise
+        self.reader.commit(self._offset)
+        self.records += self.pending
+        self.pending = 0
+
+    def abandon(self) -> None:
+        """Drop the open batch; the next step starts again from the committed offset."""
+        if self._batch is not None:
+            self._batch.abandon()
+            self._batch = None
+        self._offset = self.reader.committed()
+        self.pending = 0
+
+    def convert_once(self) -> int:
+        """Convert up to `batch_records` records and seal them; return how many there were."""
+        while self.pending < self.batch_records and self.step():
+            pass
+        count = self.pending
+        self.seal()
+        return count
 
     def drain(self) -> int:
         """Convert until the journal is caught up; return the number of records converted."""
@@ -72,14 +119,12 @@ class Converter:
             total += count
         return total
 
-    def convert(self, batch: Sequence[Record]) -> None:
-        """Write one batch's rows to the lake (durably, before returning)."""
+    def _convert(self, chunk: Sequence[Record], batch: LakeBatch) -> None:
         raw: list[Record] = []
         topics: list[str | None] = []
-        pending: dict[str, list[Row]] = defaultdict(list)
-        tables: dict[str, list[pa.Table]] = defaultdict(list)
+        rows: dict[str, list[Row]] = defaultdict(list)
         events: list[Row] = []
-        for record in batch:
+        for record in chunk:
             if record.kind == EVENT:
                 events.append(self._event(record))
             elif record.kind == BINARY:
@@ -88,33 +133,22 @@ class Converter:
             else:
                 raw.append(record)
                 topics.append(
-                    self._normalize(record, pending) if record.kind != DROPPED else self._dropped(record)
+                    self._normalize(record, rows) if record.kind != DROPPED else self._dropped(record)
                 )
-                if len(raw) % CHUNK_RECORDS == 0:
-                    self._seal(pending, tables, events)
-        self._seal(pending, tables, events)
-        self._write_raw(raw, topics)
-        for name, parts in tables.items():
-            self.lake.write_table(DATASETS[name], pa.concat_tables(parts))
+        if raw:
+            batch.append(DATASETS["raw_messages"], _raw_table(raw, topics))
+            self.rows["raw_messages"] += len(raw)
+        book = rows.get("book_updates")
+        if book:
+            events += self._book_breaks(book)
+            for row in book:
+                del row["_record"]
+        for name, found in rows.items():
+            batch.append(DATASETS[name], table_from_rows(DATASETS[name], found))
+            self.rows[name] += len(found)
         if events:
-            self.lake.write(DATASETS["stream_events"], events)
+            batch.append(DATASETS["stream_events"], table_from_rows(DATASETS["stream_events"], events))
             self.rows["stream_events"] += len(events)
-
-    def _seal(
-        self, pending: dict[str, list[Row]], tables: dict[str, list[pa.Table]], events: list[Row]
-    ) -> None:
-        """Turn the rows gathered so far into Arrow tables: a large batch then costs Arrow's memory, not
-        Python's (a depth row as dicts and floats is ~4x its Arrow size)."""
-        for name, rows in pending.items():
-            if not rows:
-                continue
-            if name == "book_updates":
-                events += self._book_breaks(rows)
-                for row in rows:
-                    del row["_record"]
-            tables[name].append(table_from_rows(DATASETS[name], rows))
-            self.rows[name] += len(rows)
-        pending.clear()
 
     def _normalize(self, record: Record, out: dict[str, list[Row]]) -> str | None:
         """Convert one DATA or CONTROL record; return its topic (None for control frames)."""
@@ -138,7 +172,7 @@ class Converter:
                 dataset.name, text.decode(), "conversion failed", f"{type(error).__name__}: {error}", record
             )
             return topic
-        stamp = received_at(record.received_at_us)
+        stamp = record.received_at_us  # Arrow takes µs ints for the timestamp column: no datetime each
         for row in rows:
             row["received_at"] = stamp
             row["source"] = SOURCE
@@ -211,19 +245,9 @@ class Converter:
             "topic": body.get("topic"),
             "code": body.get("code"),
             "detail": body.get("detail"),
-            "received_at": received_at(record.received_at_us),
+            "received_at": record.received_at_us,
             "source": SOURCE,
         }
-
-    def _write_raw(self, records: list[Record], topics: list[str | None]) -> None:
-        if not records:
-            return
-        step = 4 * CHUNK_RECORDS  # built in slices: a whole batch at once doubles the converter's peak memory
-        parts = [
-            _raw_table(records[at : at + step], topics[at : at + step]) for at in range(0, len(records), step)
-        ]
-        self.lake.write_table(DATASETS["raw_messages"], pa.concat_tables(parts))
-        self.rows["raw_messages"] += len(records)
 
     def _reject(self, dataset: str, raw: str, kind: str, detail: str, record: Record) -> None:
         reason = f"{kind}: {detail}"

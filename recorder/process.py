@@ -6,6 +6,7 @@ One converter per data dir at a time (a file lock): an orphan left by a kill -9 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -17,14 +18,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
+
 from recorder.convert import Converter
 
 log = logging.getLogger(__name__)
 
-# How often the converter writes: the lake lags the journal by about this much. Each batch writes one file
-# per dataset x symbol (~875 for the whole market), at ~1 ms of CPU each (create, write, two fsyncs), so
-# this interval decides much of the recorder's CPU, and DuckDB's query time grows with the file count too.
-BATCH_INTERVAL_S = 5.0
+# How often the converter seals a batch: the lake lags the journal by about this much. Each seal writes one
+# file per dataset x symbol (~1,000 for the whole market) at ~1 ms of CPU each, and DuckDB's query time
+# grows with the file count (DESIGN.md), so this interval decides much of the recorder's CPU and the lake's
+# shape; memory does not grow with it (a batch spills row groups to its hidden files).
+SEAL_INTERVAL_S = 30.0
+IDLE_S = 0.2  # how long the converter sleeps once it has caught up with the journal
 
 
 @contextmanager
@@ -40,25 +45,33 @@ def exclusive(data_dir: Path) -> Iterator[None]:
 
 
 def convert_until(
-    data_dir: Path, finish: threading.Event, grace_s: float = 4.0, archive: Path | None = None
+    data_dir: Path,
+    finish: threading.Event,
+    grace_s: float = 4.0,
+    archive: Path | None = None,
+    seal_interval_s: float = SEAL_INTERVAL_S,
 ) -> Converter:
-    """Convert the journal as it grows; once `finish` is set, catch up (for at most grace_s) and return."""
+    """Convert the journal as it grows, sealing every interval; once `finish` is set, catch up (for at most
+    grace_s, the last seal included) and return."""
     with exclusive(data_dir):
         converter = Converter(data_dir, archive=archive)
+        seal_at = time.monotonic() + seal_interval_s
         finish_at: float | None = None
         while True:
-            due = time.monotonic() + BATCH_INTERVAL_S  # batches start every interval, not interval after one
             if finish.is_set() and finish_at is None:
-                finish_at = time.monotonic() + grace_s
+                finish_at = time.monotonic() + grace_s / 2  # the other half is for the last seal
             if finish_at is not None and time.monotonic() > finish_at:
                 log.warning("converter: stopping with journal left to convert; the next start converts it")
                 break
-            if converter.convert_once() >= converter.batch_records:
-                continue  # a backlog: keep going
-            if finish_at is not None and not converter.convert_once():
-                break
-            # Fewer, larger files (DuckDB's query time grows with the file count): let a batch accumulate.
-            finish.wait(max(0.0, due - time.monotonic()))
+            converted = converter.step()
+            if converter.pending >= converter.batch_records or time.monotonic() >= seal_at:
+                converter.seal()
+                seal_at = time.monotonic() + seal_interval_s
+            if not converted:
+                if finish_at is not None:
+                    break
+                finish.wait(IDLE_S)
+        converter.seal()
     log.info(
         "converter: %d records, rows %s, rejects %s",
         converter.records,
@@ -71,11 +84,17 @@ def convert_until(
 class ConverterThread:
     """The converter in a thread of this process: simplest, shares the GIL with the receive path."""
 
-    def __init__(self, data_dir: Path, grace_s: float = 4.0, archive: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        grace_s: float = 4.0,
+        archive: Path | None = None,
+        seal_interval_s: float = SEAL_INTERVAL_S,
+    ) -> None:
         self._finish = threading.Event()
         self._thread = threading.Thread(
             target=convert_until,
-            args=(data_dir, self._finish, grace_s, archive),
+            args=(data_dir, self._finish, grace_s, archive, seal_interval_s),
             name="converter",
             daemon=True,
         )
@@ -90,7 +109,12 @@ class ConverterProcess:
     """The converter in a child process: the receive path never competes with Parquet writing for the GIL."""
 
     def __init__(
-        self, data_dir: Path, grace_s: float = 4.0, log_level: str = "WARNING", archive: Path | None = None
+        self,
+        data_dir: Path,
+        grace_s: float = 4.0,
+        log_level: str = "WARNING",
+        archive: Path | None = None,
+        seal_interval_s: float = SEAL_INTERVAL_S,
     ) -> None:
         root = str(Path(__file__).resolve().parents[1])
         env = {
@@ -106,6 +130,7 @@ class ConverterProcess:
                 str(grace_s),
                 log_level,
                 str(archive or ""),
+                str(seal_interval_s),
             ],
             stdin=subprocess.PIPE,
             env=env,
@@ -128,9 +153,19 @@ def _rejects(converter: Converter) -> dict[str, int]:
 def _main(argv: list[str]) -> None:
     import signal
 
-    data_dir, grace_s, level, archive = Path(argv[0]), float(argv[1]), argv[2], argv[3]
+    data_dir, grace_s, level, archive, seal_s = (
+        Path(argv[0]),
+        float(argv[1]),
+        argv[2],
+        argv[3],
+        float(argv[4]),
+    )
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    # jemalloc hands freed batch memory back to the OS; pyarrow's default (mimalloc) kept ~40 MiB more RSS
+    # for the same batches in the whole-market bench. Not every pyarrow build has it.
+    with contextlib.suppress(NotImplementedError):
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
     finish = threading.Event()
 
     def watch_stdin() -> None:
@@ -138,7 +173,7 @@ def _main(argv: list[str]) -> None:
         finish.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    convert_until(data_dir, finish, grace_s, Path(archive) if archive else None)
+    convert_until(data_dir, finish, grace_s, Path(archive) if archive else None, seal_s)
 
 
 if __name__ == "__main__":

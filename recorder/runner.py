@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from recorder.connection import Connection, ConnectionOptions
-from recorder.process import ConverterProcess, ConverterThread
+from recorder.process import SEAL_INTERVAL_S, ConverterProcess, ConverterThread
 from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
 from storage.journal import JournalWriter
 
@@ -39,6 +39,7 @@ class RecordOptions:
     log_level: str = "WARNING"
     journal: dict[str, float] = field(default_factory=dict)  # JournalWriter keyword options
     journal_archive: Path | None = None  # converted segments move here instead of being deleted
+    lake_interval_s: float = SEAL_INTERVAL_S  # how often the converter makes its files appear
 
 
 def tradable_symbols(rest: Rest) -> tuple[list[str], set[str]]:
@@ -139,11 +140,17 @@ class Recorder:
             log.error("no room for %s: %d connections are full", topic, len(self.connections))
 
     def _converter(self) -> ConverterProcess | ConverterThread:
-        if self.options.converter == "thread":
-            return ConverterThread(self.data_dir, self.options.stop_grace_s, self.options.journal_archive)
         options = self.options
+        if options.converter == "thread":
+            return ConverterThread(
+                self.data_dir, options.stop_grace_s, options.journal_archive, options.lake_interval_s
+            )
         return ConverterProcess(
-            self.data_dir, options.stop_grace_s, options.log_level, options.journal_archive
+            self.data_dir,
+            options.stop_grace_s,
+            options.log_level,
+            options.journal_archive,
+            options.lake_interval_s,
         )
 
     def _shutdown(self, converter: ConverterProcess | ConverterThread) -> None:

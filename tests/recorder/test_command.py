@@ -43,6 +43,10 @@ def _invoke(sim: Simulator, tmp_path: Path, *args: str) -> tuple[int, str]:
             ["--symbols", "BTC-USDT", "--channels", "trade", "--topics-per-connection", "201"],
             "Error: topics per connection must be 1..200",
         ),
+        (
+            ["--symbols", "BTC-USDT", "--channels", "trade", "--lake-interval", "0"],
+            "Error: lake interval must be in (0, 3600] seconds, got 0",
+        ),
     ],
 )
 def test_bad_arguments_exit_1_with_one_line(
