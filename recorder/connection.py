@@ -26,6 +26,7 @@ from exchange.frames import (
     loads,
     parse_ack,
 )
+from recorder.receiver import Receiver
 from recorder.subscriptions import Subscriptions
 from recorder.topics import Pacer
 from recorder.wire import OPCODE_CLOSE, OPCODE_TEXT, FrameReader
@@ -34,6 +35,7 @@ from storage.journal import BINARY, CONTROL, DATA, DROPPED, EVENT, JournalWriter
 log = logging.getLogger(__name__)
 
 _DATA_TYPE = '"dataType":"'
+RECV_TIMEOUT_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Connection:
         options: ConnectionOptions,
         shared_pacer: Pacer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        receiver: Receiver | None = None,  # shared by a recorder's connections; None: one of its own
     ) -> None:
         self.name = name
         self.journal = journal
@@ -85,6 +88,11 @@ class Connection:
         self._logged_refusals: set[str] = set()
         self._next_check = self._last_frame = self._last_ping = 0.0
         self._ws: websocket.WebSocket | None = None
+        self._reader: FrameReader | None = None
+        self._receiver = receiver
+        self._ended = threading.Event()  # the receiver saw the session end; _failure says why
+        self._failure: BaseException | None = None
+        self._append_lock = threading.Lock()  # seq order: frames (receiver thread) and events (this one)
         self._thread = threading.Thread(target=self._run, name=f"ws-{name}", daemon=True)
 
     def start(self) -> None:
@@ -123,10 +131,21 @@ class Connection:
         self._append(EVENT, event_payload(event, topic, code, detail))
 
     def _append(self, kind: int, payload: str | bytes) -> None:
-        self.journal.append(time.time_ns() // 1000, self.name, self._seq, kind, payload)
-        self._seq += 1
+        with self._append_lock:
+            self.journal.append(time.time_ns() // 1000, self.name, self._seq, kind, payload)
+            self._seq += 1
 
     def _run(self) -> None:
+        own = self._receiver is None
+        if self._receiver is None:
+            self._receiver = Receiver(f"receiver-{self.name}")
+        try:
+            self._reconnect_forever()
+        finally:
+            if own:
+                self._receiver.stop()
+
+    def _reconnect_forever(self) -> None:
         delays = backoff(self.options.backoff_first_s, 2.0, self.options.backoff_cap_s)
         attempt = 0
         while not self._stop.is_set():
@@ -173,25 +192,54 @@ class Connection:
         return reason
 
     def _receive(self, ws: websocket.WebSocket) -> None:
+        """Have the receiver read the socket; meanwhile send paced subscriptions and watch for silence."""
+        assert self._receiver is not None and ws.sock is not None
+        sock = ws.sock
         self._last_frame = self._last_ping = self.clock()
-        reader = FrameReader(ws)
-        timeout = -1.0
-        while not self._stop.is_set():
-            wanted = 0.02 if self._send_due(ws) else min(0.5, self.options.silence_timeout_s / 4)
-            if wanted != timeout:  # settimeout is a syscall: only when it changes
-                timeout = wanted
-                ws.settimeout(timeout)
-            try:
-                opcode, payload = reader.read()
-            except websocket.WebSocketTimeoutException:
-                self._check(self.clock())
-                continue
-            self._last_frame = now = self.clock()
-            if now >= self._next_check:
-                self._check(now)
+        # The receiver recvs only readable sockets, but an SSL read can still wait for the rest of a TLS
+        # record; this bounds how long one socket can hold up the others (and a blocked send).
+        ws.settimeout(RECV_TIMEOUT_S)
+        self._reader = FrameReader(ws)
+        self._failure = None
+        self._ended.clear()
+        self._receiver.add(sock, self)
+        try:
+            while not self._stop.is_set():
+                more = self._send_due(ws)
+                now = self.clock()
+                if now >= self._next_check:
+                    self._check(now)
+                if self._ended.wait(0.02 if more else min(0.5, self.options.silence_timeout_s / 4)):
+                    break
+        finally:
+            self._receiver.discard(sock)
+            self._reader = None
+        failure = self._failure
+        if failure is None:
+            return
+        if not isinstance(failure, OSError | websocket.WebSocketException | ConnectionError):
+            log.error("connection %s: receiving failed", self.name, exc_info=failure)  # a bug: reconnect
+            raise ConnectionError(f"receiving failed: {type(failure).__name__}: {failure}") from failure
+        raise failure
+
+    def pump(self) -> None:
+        """The socket is readable (receiver thread): journal and handle every whole frame it completed."""
+        ws, reader = self._ws, self._reader
+        if ws is None or reader is None:
+            raise ConnectionError("the session is over")
+        messages = reader.pump()
+        if not messages:
+            return
+        self._last_frame = self.clock()
+        for opcode, payload in messages:
             if opcode == OPCODE_CLOSE:
                 raise ConnectionError(f"closed by the server {payload[:2].hex() if payload else ''}")
             self._frame(ws, opcode, payload)
+
+    def failed(self, error: BaseException) -> None:
+        """The receiver saw this session end (receiver thread)."""
+        self._failure = error
+        self._ended.set()
 
     def _check(self, now: float) -> None:
         """Twice a second: a socket with no frame, or no Ping, for longer than the tolerance is dead."""

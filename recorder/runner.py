@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from recorder.connection import Connection, ConnectionOptions
 from recorder.process import SEAL_INTERVAL_S, ConverterProcess, ConverterThread
+from recorder.receiver import Receiver
 from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
 from storage.journal import JournalWriter
 
@@ -75,6 +76,7 @@ class Recorder:
             Pacer(options.global_subscribes_per_second) if options.global_subscribes_per_second else None
         )
         self._journal: JournalWriter | None = None
+        self._receiver: Receiver | None = None  # one thread reads every socket (recorder/receiver.py)
 
     def run(self, stop: threading.Event, duration_s: float | None = None) -> None:
         """Record until `stop` is set or `duration_s` passes; then flush and convert what is left."""
@@ -84,6 +86,7 @@ class Recorder:
         groups = shard(topics, options.topics_per_connection, options.max_connections)
         self._journal = JournalWriter(self.data_dir / "journal", **options.journal)  # type: ignore[arg-type]
         converter = self._converter()
+        self._receiver = Receiver()
         try:
             for group in groups:
                 self._connect(group)
@@ -122,7 +125,9 @@ class Recorder:
     def _connect(self, topics: list[str]) -> Connection:
         assert self._journal is not None
         name = f"{self.run_id}-{len(self.connections):02d}"
-        connection = Connection(name, topics, self._journal, self.options.connection, self._pacer)
+        connection = Connection(
+            name, topics, self._journal, self.options.connection, self._pacer, receiver=self._receiver
+        )
         self.connections.append(connection)
         self.owner.update(dict.fromkeys(topics, connection))
         connection.start()
@@ -158,6 +163,8 @@ class Recorder:
             connection.stop()
         for connection in self.connections:
             connection.join(1.0)
+        if self._receiver is not None:
+            self._receiver.stop()
         if self._journal is not None:
             self._journal.close()
         converter.finish(self.options.stop_grace_s + 0.5)

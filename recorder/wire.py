@@ -46,6 +46,26 @@ class FrameReader:
             if message is not None:
                 return message
 
+    def pump(self) -> list[tuple[int, bytes]]:
+        """One recv (the socket is readable), then every whole message it completed, in order.
+
+        For a selector loop: an SSL socket's already-decrypted bytes are drained too, since the selector
+        cannot see them. Raises like `read`, except that a timeout returns what there is.
+        """
+        try:
+            self._fill()
+            pending = getattr(self._sock, "pending", None)
+            while pending is not None and pending():
+                self._fill()
+        except websocket.WebSocketTimeoutException:
+            pass
+        messages = []
+        while (frame := self._next_frame()) is not None:
+            message = self._message(*frame)
+            if message is not None:
+                messages.append(message)
+        return messages
+
     def _next_frame(self) -> tuple[bool, int, bytes] | None:
         data, pos = self._data, self._pos
         available = len(data) - pos

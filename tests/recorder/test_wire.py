@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -109,3 +110,20 @@ def test_protocol_violations_raise(pair: tuple[FrameReader, socket.socket], raw:
     server.sendall(raw)
     with pytest.raises(websocket.WebSocketProtocolException):
         reader.read()
+
+
+def test_pump_returns_every_whole_message_of_one_read_and_keeps_a_partial_one(
+    pair: tuple[FrameReader, socket.socket],
+) -> None:
+    reader, server = pair
+    tail = server_frame(OPCODE_BINARY, b"c" * 300)
+    server.sendall(
+        server_frame(OPCODE_TEXT, b"a") + server_frame(0x9, b"p") + server_frame(OPCODE_BINARY, b"b")
+    )
+    server.sendall(tail[:100])
+    time.sleep(0.05)  # both writes in the buffer: one recv takes them
+    assert reader.pump() == [(OPCODE_TEXT, b"a"), (OPCODE_BINARY, b"b")]
+    assert client_frames(server.recv(1024)) == [(0xA, b"p")]  # the Ping was answered meanwhile
+    assert reader.pump() == []  # nothing new: the read times out, the partial frame waits
+    server.sendall(tail[100:])
+    assert reader.pump() == [(OPCODE_BINARY, b"c" * 300)]
