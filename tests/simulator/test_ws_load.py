@@ -91,7 +91,9 @@ def test_a_thousand_topics_keep_flowing_with_pings_on_time() -> None:
         try:
             for reader in readers:
                 reader.start()
-            assert wait_for(lambda: len(received(readers)) == len(TOPICS), 12.0), "some topics never pushed"
+            # Warming 1,000 cold topics takes ~10 s of the worker's CPU here; a busy CI box needs longer.
+            # Pings must stay on time throughout (checked below), which is the property under test.
+            assert wait_for(lambda: len(received(readers)) == len(TOPICS), 60.0), "some topics never pushed"
             before = received(readers)
             time.sleep(3.0)
             after = received(readers)
