@@ -1,6 +1,6 @@
-"""Journal → lake: raw_messages, the normalized datasets and stream_events, in bounded batches.
+"""Journal → lake: raw_messages, the normalized datasets and stream_events, in chunks sealed into batches.
 
-The journal offset is committed after the batch's Parquet files are durable: at-least-once, views dedupe.
+The journal offset is committed after a batch's Parquet files are durable: at-least-once, views dedupe.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import pyarrow as pa
@@ -32,6 +32,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATA_TYPE = b'"dataType":"'
 CHUNK_RECORDS = 4096  # records read and converted at a time: their rows wait as dicts, then as Arrow
 CHUNK_BYTES = 2 << 20  # ~4,096 whole-market frames: the journal read window
+PARTIALS = ".partials"  # in journal/: the hidden files of the batch being written
 
 
 def received_at(micros: int) -> datetime:
@@ -64,6 +65,11 @@ class Converter:
         self.pending = 0  # records converted into the open batch, not yet sealed
         self._batch: LakeBatch | None = None
         self._offset = self.reader.committed()
+        # The open batch's hidden files, listed as they are created: a kill -9 leaves them behind, and the
+        # next start deletes them (readers never see them, but they would take disk space forever).
+        self._partials = data_dir / "journal" / PARTIALS
+        self._partials_log: IO[str] | None = None
+        self._discard_partials()
         self._datasets: dict[str, Dataset | None] = {}
         self._book_ids: dict[tuple[str, str], int] = {}  # (connection, symbol) -> last incrDepth update id
 
@@ -73,7 +79,9 @@ class Converter:
         if not chunk:
             return 0
         if self._batch is None:
-            self._batch = self.lake.batch()
+            self._partials.parent.mkdir(parents=True, exist_ok=True)
+            self._partials_log = self._partials.open("a")
+            self._batch = self.lake.batch(on_open=self._note_partial)
         try:
             self._convert(chunk, self._batch)
         except BaseException:
@@ -93,6 +101,7 @@ class Converter:
         except BaseException:
             self.abandon()
             raise
+        self._forget_partials()
         self.reader.commit(self._offset)
         self.records += self.pending
         self.pending = 0
@@ -102,8 +111,30 @@ class Converter:
         if self._batch is not None:
             self._batch.abandon()
             self._batch = None
+        self._forget_partials()
         self._offset = self.reader.committed()
         self.pending = 0
+
+    def _note_partial(self, path: str) -> None:
+        assert self._partials_log is not None
+        self._partials_log.write(path + "\n")
+        self._partials_log.flush()  # in the OS before the file exists: survives a kill -9 of this process
+
+    def _forget_partials(self) -> None:
+        if self._partials_log is not None:
+            self._partials_log.close()
+            self._partials_log = None
+        self._partials.unlink(missing_ok=True)
+
+    def _discard_partials(self) -> None:
+        if not self._partials.exists():
+            return
+        found = self.lake.discard_partials(self._partials.read_text().splitlines())
+        if found:
+            log.warning(
+                "converter: deleted %d hidden files a stopped batch left; it is converted again", found
+            )
+        self._partials.unlink()
 
     def convert_once(self) -> int:
         """Convert up to `batch_records` records and seal them; return how many there were."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -70,9 +70,20 @@ class Lake:
             batch.append(dataset, table)
         return batch.paths
 
-    def batch(self, spill_bytes: int = SPILL_BYTES) -> LakeBatch:
+    def batch(
+        self, spill_bytes: int = SPILL_BYTES, on_open: Callable[[str], None] | None = None
+    ) -> LakeBatch:
         """Tables appended over a while that appear together on close, one file per partition."""
-        return LakeBatch(self, spill_bytes)
+        return LakeBatch(self, spill_bytes, on_open)
+
+    def discard_partials(self, paths: Iterable[str]) -> int:
+        """Delete hidden files a killed writer left (never a finished file); return how many there were."""
+        found = 0
+        for path in paths:
+            if path.endswith(".partial") and self.filesystem.get_file_info(path).is_file:
+                self._discard(path)
+                found += 1
+        return found
 
     def reject(self, dataset_name: str, raw: str, reason: str, source: str, received_at: datetime) -> str:
         """Keep input that failed to convert, verbatim with its reason, under `_rejects/<dataset>/`."""
@@ -111,8 +122,8 @@ class Lake:
         return "/".join(parts)
 
     def _open(self, directory: str, name: str, schema: pa.Schema) -> _Part:
-        """A new file under a hidden temporary name (not *.parquet: the views' globs never match it)."""
-        partial = f"{directory}/.{name}.partial"
+        """A new file under its hidden temporary name."""
+        partial = _partial_path(directory, name)
         if self.is_local:
             if directory not in self._made:  # makedirs per file is a syscall storm
                 os.makedirs(directory, exist_ok=True)
@@ -188,9 +199,12 @@ class LakeBatch:
     time (DESIGN.md). Used as a context manager, an exception abandons the batch's hidden files.
     """
 
-    def __init__(self, lake: Lake, spill_bytes: int = SPILL_BYTES) -> None:
+    def __init__(
+        self, lake: Lake, spill_bytes: int = SPILL_BYTES, on_open: Callable[[str], None] | None = None
+    ) -> None:
         self.lake = lake
         self.spill_bytes = spill_bytes
+        self.on_open = on_open  # told each hidden file's path before it is created (a kill -9 leaves them)
         self.paths: list[str] = []  # the files that appeared, once closed
         self._waiting: dict[str, tuple[Dataset, list[pa.Table]]] = {}
         self._bytes: dict[str, int] = {}
@@ -249,6 +263,8 @@ class LakeBatch:
             part = self._parts.pop((directory, source), None)
             if part is None:
                 file_name = f"{source}-{_first_ms(rows[dataset.event_time])}-{uuid.uuid4().hex}.parquet"
+                if self.on_open is not None:
+                    self.on_open(_partial_path(directory, file_name))
                 part = self.lake._open(directory, file_name, data.schema)
             try:
                 part.writer.write_table(data)
@@ -259,6 +275,11 @@ class LakeBatch:
                 self.paths.append(self.lake._finish(part))
             else:
                 self._parts[(directory, source)] = part
+
+
+def _partial_path(directory: str, name: str) -> str:
+    """Where a file is written before its rename: hidden, and not *.parquet, so no glob ever matches it."""
+    return f"{directory}/.{name}.partial"
 
 
 def _writer_options(schema: pa.Schema) -> dict[str, Any]:

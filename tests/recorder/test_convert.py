@@ -4,12 +4,17 @@ committed only after it, and an abandoned batch (a crash before the seal) is con
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from recorder.convert import CHUNK_RECORDS, Converter
 from storage.journal import DATA, JournalWriter
 from storage.views import connect
 
+ROOT = Path(__file__).parents[2]
 TOPIC = "BTC-USDT@markPrice"
 T0_US = 1_717_200_000_000_000
 
@@ -65,3 +70,33 @@ def test_a_batch_abandoned_before_its_seal_is_converted_again_exactly_once(tmp_p
     assert _count(tmp_path, "SELECT count(*) FROM raw_messages") == CHUNK_RECORDS + 10
     assert _count(tmp_path, "SELECT count(*) FROM mark_prices") == CHUNK_RECORDS + 10
     assert Converter(tmp_path).drain() == 0  # committed: a third start has nothing to do
+
+
+KILLED_MID_BATCH = """
+import os, signal, sys
+from pathlib import Path
+from recorder.convert import Converter
+converter = Converter(Path(sys.argv[1]))
+converter.step()
+converter._batch.spill_bytes = 1  # the next chunk spills: its row groups go to hidden files
+converter.step()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_hidden_files_of_a_batch_killed_before_its_seal_are_deleted_on_the_next_start(tmp_path: Path) -> None:
+    _journal(tmp_path, CHUNK_RECORDS + 10)
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_BATCH, str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert child.returncode == -signal.SIGKILL
+    assert list((tmp_path / "lake").rglob("*.partial"))  # no finished file, no commit: hidden files only
+    assert not list((tmp_path / "lake").rglob("*.parquet"))
+    restarted = Converter(tmp_path)
+    assert list((tmp_path / "lake").rglob("*.partial")) == []
+    assert restarted.drain() == CHUNK_RECORDS + 10
+    assert _count(tmp_path, "SELECT count(*) FROM mark_prices") == CHUNK_RECORDS + 10
+    assert list((tmp_path / "lake").rglob("*.partial")) == []
+    assert not (tmp_path / "journal" / ".partials").exists()

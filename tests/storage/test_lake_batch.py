@@ -87,3 +87,15 @@ def test_an_empty_batch_writes_nothing(lake: Path) -> None:
     with Lake(lake).batch() as batch:
         batch.append(BARS, _chunks(("BTC-USDT",), 1)[0].slice(0, 0))
     assert batch.paths == [] and _all_files(lake) == []
+
+
+def test_on_open_names_each_hidden_file_and_discard_partials_deletes_only_those(lake: Path) -> None:
+    opened: list[str] = []
+    batch = Lake(lake).batch(spill_bytes=1, on_open=opened.append)
+    for chunk in _chunks(("BTC-USDT", "ETH-USDT"), 1):
+        batch.append(BARS, chunk)
+    assert sorted(opened) == sorted(str(path) for path in _all_files(lake))  # every hidden file, named first
+    finished = Lake(lake).write_table(BARS, _chunks(("SOL-USDT",), 1)[0])
+    assert Lake(lake).discard_partials([*opened, *finished, f"{lake}/gone/.x.partial"]) == len(opened)
+    assert [str(path) for path in _all_files(lake)] == finished  # a finished file is never deleted
+    batch.abandon()  # closes what the test left open (a killed writer's files are closed by its death)
