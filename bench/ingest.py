@@ -81,8 +81,9 @@ def record_run(
             topics = len(symbols) * len(CHANNELS)
             result = _measure(sim, process, work, topics, rate, window, subscribe_s, profile)
         finally:
-            _stop(process)
+            stop_s = _stop(process)
             sim.faults.stall(False)  # the restarts that convert the journal subscribe again
+        result.stop_s = stop_s
         result.cpu_total_s = _children_cpu() - children_before
         result.cpu_to_exit_s = result.cpu_total_s - result.cpu_to_exit_s
         result.sent = sum(sim.ledger.counts.values())
@@ -233,14 +234,17 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _stop(process: subprocess.Popen[Any]) -> None:
+def _stop(process: subprocess.Popen[Any]) -> float:
+    """SIGINT, the recorder's documented stop (flush, exit 0 within 5 s); return the seconds to its exit."""
+    started = time.monotonic()
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)  # the recorder's documented stop: flush, exit 0 within 5 s
+        process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    return time.monotonic() - started
 
 
 def _tail_text(path: Path) -> str:

@@ -39,6 +39,7 @@ class Run:
     recovery_cpu_s: float = 0.0  # a second start converting the journal left behind
     recovery_s: float = 0.0
     peak_rss_mb: float = 0.0
+    stop_s: float = 0.0  # SIGINT to exit: the last seal of up to one lake interval included
     window_start_us: float = 0.0
     profile: str = ""  # the cProfile report of the recorder's main process, when asked for
     journal_ms: list[float] = field(default_factory=list)
@@ -109,6 +110,14 @@ def fixed_figures(result: Run, symbols: int, per_s: float) -> list[Figure]:
             [result.peak_rss_mb],
             target="<= 300",
             note="largest VmHWM in the recorder's process tree",
+        ),
+        figure(
+            SECTION,
+            f"{name}: SIGINT to exit",
+            "s",
+            [result.stop_s],
+            target="< 5",
+            note="stop reading, seal what was converted, exit (what is left converts on the next start)",
         ),
         *landed_figures(name, result),
         *latency_figures(name, result),

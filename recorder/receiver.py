@@ -36,6 +36,7 @@ class Receiver:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._changes: list[Callable[[], None]] = []
         self._lock = threading.Lock()
