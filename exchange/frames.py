@@ -5,12 +5,12 @@ Pure: no socket in here.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import orjson
+from zlib_ng import zlib_ng  # the stdlib's API and errors; inflates BingX's small frames ~1/3 faster
 
 from exchange.errors import FrameError
 
@@ -26,6 +26,7 @@ __all__ = [
     "FrameKind",
     "classify",
     "decode",
+    "gunzip",
     "is_ping",
     "loads",
     "parse_ack",
@@ -42,6 +43,7 @@ ACK: Final = "ack"
 ACCOUNT: Final = "account"
 UNKNOWN: Final = "unknown"
 
+_INFLATE_ERROR: type[Exception] = zlib_ng.error  # type: ignore[assignment]  # its stub says an instance
 _GZIP_WBITS = 31  # zlib with a gzip header: half the cost of gzip.decompress (DESIGN.md)
 _ACCOUNT_PAYLOADS = ("a", "o", "ac")  # ACCOUNT_UPDATE, ORDER_TRADE_UPDATE, ACCOUNT_CONFIG_UPDATE (§25)
 
@@ -66,14 +68,19 @@ def decode(payload: bytes | bytearray | memoryview | str) -> str:
     """
     if isinstance(payload, str):
         return payload
-    try:
-        raw = zlib.decompress(payload, _GZIP_WBITS)
-    except zlib.error as error:
-        raise FrameError(f"frame of {len(payload)} bytes is not gzip: {error}") from error
+    raw = gunzip(payload)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise FrameError(f"gunzipped frame of {len(raw)} bytes is not UTF-8: {error}") from error
+
+
+def gunzip(payload: bytes | bytearray | memoryview) -> bytes:
+    """Return the bytes inside one binary server frame (one gzip member); raise FrameError if it is not."""
+    try:
+        return zlib_ng.decompress(payload, _GZIP_WBITS)
+    except _INFLATE_ERROR as error:
+        raise FrameError(f"frame of {len(payload)} bytes is not gzip: {error}") from error
 
 
 def is_ping(text: str) -> bool:

@@ -22,7 +22,7 @@ from exchange.frames import (
     PING,
     PONG,
     classify,
-    decode,
+    gunzip,
     loads,
     parse_ack,
 )
@@ -34,7 +34,8 @@ from storage.journal import BINARY, CONTROL, DATA, DROPPED, EVENT, JournalWriter
 
 log = logging.getLogger(__name__)
 
-_DATA_TYPE = '"dataType":"'
+_DATA_TYPE = b'"dataType":"'
+_PING = PING.encode()
 RECV_TIMEOUT_S = 0.05
 
 
@@ -255,24 +256,27 @@ class Connection:
                 self.event("resync", detail=f"no ack for {request_id} within {timeout}s; sent again")
 
     def _frame(self, ws: websocket.WebSocket, opcode: int, payload: bytes) -> None:
+        # Bytes all the way to the journal: decoding to str and encoding back cost ~0.5 µs a frame.
         self.frames += 1
         try:
-            text = payload.decode() if opcode == OPCODE_TEXT else decode(payload)
+            raw = payload if opcode == OPCODE_TEXT else gunzip(payload)
+            if not raw.isascii():  # market data is ASCII; anything else must at least be UTF-8
+                raw.decode()
         except (FrameError, UnicodeDecodeError):  # quarantined by the converter, never fatal here
             self._append(BINARY, payload)
             return
-        if text == PING:
+        if raw == _PING:
             self._last_ping = self.clock()
             ws.send(PONG)  # Pings are not journaled: their absence is recorded as a silence event
             return
-        start = text.find(_DATA_TYPE)
-        if start >= 0 and text[start + 12 : start + 13] != '"':
-            topic = text[start + 12 : text.find('"', start + 12)]
-            self._data(topic, text)
+        start = raw.find(_DATA_TYPE)
+        if start >= 0 and raw[start + 12 : start + 13] != b'"':
+            topic = raw[start + 12 : raw.find(b'"', start + 12)].decode()
+            self._data(topic, raw)
             return
-        self._control(text)
+        self._control(raw)
 
-    def _data(self, topic: str, text: str) -> None:
+    def _data(self, topic: str, text: bytes) -> None:
         if topic in self.acked:
             self._append(DATA, text)
             return
@@ -282,7 +286,7 @@ class Connection:
             level = logging.WARNING if len(self._logged_drops) == 1 else logging.DEBUG
             log.log(level, "connection %s: dropping data for %s, not acked with code 0", self.name, topic)
 
-    def _control(self, text: str) -> None:
+    def _control(self, text: bytes) -> None:
         try:
             obj = loads(text)
         except FrameError:

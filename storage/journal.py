@@ -56,9 +56,14 @@ class Record(NamedTuple):
 
 def encode(received_at_us: int, connection: str, seq: int, kind: int, payload: bytes) -> bytes:
     """One record's bytes: length and CRC header, fixed fields, connection id, payload."""
-    conn = connection.encode()
-    body = _BODY.pack(received_at_us, seq, kind, len(conn)) + conn + payload
-    return _HEAD.pack(len(body), zlib.crc32(body)) + body
+    return b"".join(_pieces(received_at_us, connection.encode(), seq, kind, payload))
+
+
+def _pieces(received_at_us: int, conn: bytes, seq: int, kind: int, payload: bytes) -> tuple[bytes, ...]:
+    """A record as (header, fixed fields + connection id, payload): the payload is never copied here."""
+    fixed = _BODY.pack(received_at_us, seq, kind, len(conn)) + conn
+    crc = zlib.crc32(payload, zlib.crc32(fixed))
+    return _HEAD.pack(len(fixed) + len(payload), crc), fixed, payload
 
 
 def segments(root: Path) -> list[str]:
@@ -113,10 +118,12 @@ class JournalWriter:
             pending, self._pending = self._pending, []
         if not pending:
             return
-        chunk = b"".join(
-            encode(t, conn, seq, kind, data.encode() if isinstance(data, str) else data)
-            for t, conn, seq, kind, data in pending
-        )
+        names: dict[str, bytes] = {}
+        parts: list[bytes] = []
+        for t, conn, seq, kind, data in pending:
+            name = names.get(conn) or names.setdefault(conn, conn.encode())
+            parts += _pieces(t, name, seq, kind, data.encode() if isinstance(data, str) else data)
+        chunk = b"".join(parts)
         with self._file_lock:
             view = memoryview(chunk)
             while view:
