@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from backfill.errors import UnknownSymbol
@@ -22,11 +21,7 @@ def listings(client: RestClient) -> dict[str, int | None]:
 
 
 def _ms(value: Any) -> int | None:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000) or None
-    if isinstance(value, int | float) and value > 0:
-        return int(value)
-    return None
+    return int(value) if isinstance(value, int) and value > 0 else None  # epoch ms; 0 or none: unknown
 
 
 def resolve(requested: list[str] | None, known: dict[str, int | None]) -> list[str]:

@@ -74,7 +74,7 @@ class Walk:
         return rows
 
     def time_of(self, row: Row) -> int:
-        return _ms(row[self.dataset.event_time])
+        return int(row[self.dataset.event_time])  # rows carry times as epoch ms
 
 
 Flushed = Callable[[int, int, int, int], None]  # (window ms done, rows, pages, files) after each write
@@ -139,16 +139,8 @@ class BatchWriter:
     def key(self, row: Row) -> int:
         if self.dataset.name == "trades":
             return _trade_id(row)
-        return _ms(row[self.dataset.event_time])
+        return int(row[self.dataset.event_time])
 
 
 def _trade_id(row: Row) -> int:
     return int(row["trade_id"])
-
-
-def _ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // _ONE_MS
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - _EPOCH

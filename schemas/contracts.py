@@ -23,7 +23,7 @@ from schemas.dataset import (
     flag,
     integer,
     items,
-    utc_from_ms,
+    time_ms,
 )
 
 # column -> (wire name, parser); `displayName` differs from `symbol` on ~660 rows: never a key.
@@ -84,7 +84,7 @@ def _row(contract: Mapping[str, Any]) -> Row:
         row[column] = flag(contract.get(name))
     for column, name in _TIMES.items():
         value = integer(contract.get(name))
-        row[column] = utc_from_ms(value) if value else None  # 0 = no such instant
+        row[column] = time_ms(value) if value else None  # 0 = no such instant
     return row
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -76,25 +75,27 @@ class Dataset:
 # ---- parsing helpers: BingX's loose typing in one place (BINGX_API.md §1, §27) ----
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EXACT_MS = 8_000_000_000_000  # below ~year 2223, ms / 1000 is within 0.25 us of exact: rounding restores it
+_MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999  # a datetime's range: years 1 to 9999
 
 
-def utc_from_ms(ms: int | str, _from: Any = datetime.fromtimestamp, _utc: Any = UTC) -> datetime:
-    """Turn epoch milliseconds (an int or a numeric string) into an aware UTC datetime, exactly."""
-    # Hot path (every row): a float division + fromtimestamp is ~35% faster than epoch + timedelta, and
-    # exact here because fromtimestamp rounds to the nearest microsecond. Defaults bind globals as locals.
+def time_ms(ms: int | str) -> int:
+    """Check a time in epoch milliseconds (an int or a numeric string); return it as an int.
+
+    Rows carry times as epoch ms and Arrow types them from the schema (timestamp[ms, UTC]): exact, and no
+    datetime is made per value and taken apart again (~8% of the stream converter's work). A time outside
+    a datetime's range is a ConversionError, so one absurd frame is quarantined, not its whole batch failed.
+    """
     value = int(ms)
-    if -_EXACT_MS < value < _EXACT_MS:
-        return _from(value / 1000, _utc)  # type: ignore[no-any-return]
-    return _EPOCH + timedelta(milliseconds=value)
+    if _MIN_MS <= value <= _MAX_MS:
+        return value
+    raise ConversionError(f"time {value} ms is out of range")
 
 
-def ms_or_none(value: Any) -> datetime | None:
+def ms_or_none(value: Any) -> int | None:
     """Parse a time field that may be absent or "" (null), an int or a numeric string. 0 stays the epoch."""
     if value is None or value == "":
         return None
-    return utc_from_ms(value)
+    return time_ms(value)
 
 
 def amount(value: Any) -> float | None:
@@ -182,7 +183,7 @@ def query_value(query: Mapping[str, Any], name: str, where: str) -> str:
 # Field kinds for `explain`; a trailing "?" marks a field that may be absent, null or "".
 _KINDS: dict[str, Callable[[Any], Any]] = {
     "decimal": amount,
-    "time": utc_from_ms,
+    "time": time_ms,
     "flag": flag,
     "integer": integer,
     "text": lambda value: _expect(value, (str, int)),

@@ -23,8 +23,8 @@ from schemas.dataset import (
     envelope_data,
     explain,
     query_value,
+    time_ms,
     topic_parts,
-    utc_from_ms,
 )
 
 _SNAPSHOT_FIELDS = {"bids": "levels", "asks": "levels"}
@@ -53,7 +53,7 @@ def snapshot_from_stream(message: Message) -> list[Row]:
         ms = message.get("ts") or data.get("T")
         if ms is None or ms == "":
             raise ConversionError(f"{where}: field 'ts' is missing")
-        return [_snapshot(data.get("s") or symbol, utc_from_ms(ms), levels, data["bids"], data["asks"])]
+        return [_snapshot(data.get("s") or symbol, time_ms(ms), levels, data["bids"], data["asks"])]
     except SHAPE_ERRORS as error:
         raise explain(where, [data], _SNAPSHOT_FIELDS, error) from None
 
@@ -67,7 +67,7 @@ def snapshot_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]
         return []
     try:
         levels = int(query.get("limit") or DEFAULT_REST_LIMIT)
-        return [_snapshot(symbol, utc_from_ms(data["T"]), levels, data["bids"], data["asks"])]
+        return [_snapshot(symbol, time_ms(data["T"]), levels, data["bids"], data["asks"])]
     except SHAPE_ERRORS as error:
         raise explain(where, [data], _REST_FIELDS, error) from None
 
@@ -88,7 +88,7 @@ def update_from_stream(message: Message) -> list[Row]:
         return [
             {
                 "symbol": data.get("s") or symbol,
-                "event_time": utc_from_ms(data["time"]),
+                "event_time": time_ms(data["time"]),
                 "update_id": int(data["lastUpdateId"]),
                 "action": action,
                 "bid_prices": bid_prices,

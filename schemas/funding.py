@@ -25,7 +25,7 @@ from schemas.dataset import (
     integer,
     items,
     ms_or_none,
-    utc_from_ms,
+    time_ms,
 )
 
 _FUNDING_FIELDS = {"fundingTime": "time", "fundingRate": "decimal", "markPrice": "decimal?"}
@@ -50,7 +50,7 @@ def funding_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
         return [
             {
                 "symbol": rate.get("symbol") or _symbol(fallback, where),
-                "funding_time": utc_from_ms(rate["fundingTime"]),
+                "funding_time": time_ms(rate["fundingTime"]),
                 "funding_rate": float(rate["fundingRate"]),
                 "mark_price": amount(rate.get("markPrice")),
             }
@@ -93,7 +93,7 @@ def open_interest_from_rest(envelope: Message, query: Mapping[str, Any]) -> list
             {
                 "symbol": row.get("symbol") or _symbol(fallback, where),
                 "open_interest": float(row["openInterest"]),
-                "event_time": utc_from_ms(row["time"]),
+                "event_time": time_ms(row["time"]),
             }
             for row in rows
         ]

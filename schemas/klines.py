@@ -25,8 +25,8 @@ from schemas.dataset import (
     explain,
     items,
     query_value,
+    time_ms,
     topic_parts,
-    utc_from_ms,
 )
 
 _STREAM_FIELDS = {"T": "time", "o": "decimal", "h": "decimal", "l": "decimal", "c": "decimal", "v": "decimal"}
@@ -98,7 +98,7 @@ def _row(symbol: str, interval: str, open_ms: Any, o: Any, h: Any, low: Any, c: 
     return {
         "symbol": symbol,
         "interval": interval,
-        "open_time": utc_from_ms(open_ms),
+        "open_time": time_ms(open_ms),
         "open": float(o),
         "high": float(h),
         "low": float(low),

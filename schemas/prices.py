@@ -22,8 +22,8 @@ from schemas.dataset import (
     envelope_data,
     explain,
     items,
+    time_ms,
     topic_parts,
-    utc_from_ms,
 )
 
 
@@ -42,7 +42,7 @@ def _from_stream(where: str, message: Message, column: str, name: str) -> list[R
     updates = items(message.get("data"), where)
     try:
         return [
-            {"symbol": u.get("s") or symbol, "event_time": utc_from_ms(u["E"]), column: float(u[name])}
+            {"symbol": u.get("s") or symbol, "event_time": time_ms(u["E"]), column: float(u[name])}
             for u in updates
         ]
     except SHAPE_ERRORS as error:
@@ -57,7 +57,7 @@ def last_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
         return [
             {
                 "symbol": str(p["symbol"]),
-                "event_time": utc_from_ms(p["time"]),
+                "event_time": time_ms(p["time"]),
                 "last_price": float(p["price"]),
             }
             for p in prices

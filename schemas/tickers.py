@@ -26,8 +26,8 @@ from schemas.dataset import (
     integer,
     items,
     ms_or_none,
+    time_ms,
     topic_parts,
-    utc_from_ms,
 )
 
 _AMOUNTS = (
@@ -80,7 +80,7 @@ def ticker_from_stream(message: Message) -> list[Row]:
     tickers = items(message.get("data"), where)
     try:
         return [
-            _ticker(t.get("s") or symbol, utc_from_ms(t["E"]), t.get("O"), t.get("C"), t, _STREAM_NAMES)
+            _ticker(t.get("s") or symbol, time_ms(t["E"]), t.get("O"), t.get("C"), t, _STREAM_NAMES)
             for t in tickers
         ]
     except SHAPE_ERRORS as error:
@@ -107,7 +107,7 @@ def ticker_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
 
 def _rest_time(stamp: Any, ticker: Mapping[str, Any]) -> Any:
     if stamp is not None and stamp != "":
-        return utc_from_ms(stamp)
+        return time_ms(stamp)
     times = [
         time for time in (ms_or_none(ticker.get("openTime")), ms_or_none(ticker.get("closeTime"))) if time
     ]

@@ -24,8 +24,8 @@ from schemas.dataset import (
     explain,
     items,
     query_value,
+    time_ms,
     topic_parts,
-    utc_from_ms,
 )
 
 _STREAM_FIELDS = {"T": "time", "p": "decimal", "q": "decimal", "m": "flag"}
@@ -47,7 +47,7 @@ def from_stream(message: Message) -> list[Row]:
         return [
             {
                 "symbol": trade.get("s") or symbol,
-                "trade_time": utc_from_ms(trade["T"]),
+                "trade_time": time_ms(trade["T"]),
                 "price": float(trade["p"]),
                 "qty": float(trade["q"]),
                 "is_buyer_maker": _is_true(trade["m"]),
@@ -70,7 +70,7 @@ def from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
         return [
             {
                 "symbol": symbol,
-                "trade_time": utc_from_ms(trade["time"]),
+                "trade_time": time_ms(trade["time"]),
                 "price": float(trade["price"]),
                 "qty": float(trade["qty"]),
                 "is_buyer_maker": _is_true(trade["isBuyerMaker"]),

@@ -17,6 +17,7 @@ import pytest
 
 from schemas import DATASETS
 from simulator import Simulator
+from tests.conftest import as_ms
 from tests.recorder.conftest import query, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -77,4 +78,4 @@ def _trades(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _trade_keys(rows: Iterable[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
     for row in rows:
-        yield row["symbol"], row["trade_time"], row["price"], row["qty"], row["is_buyer_maker"]
+        yield row["symbol"], as_ms(row["trade_time"]), row["price"], row["qty"], row["is_buyer_maker"]

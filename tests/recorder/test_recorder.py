@@ -12,6 +12,7 @@ import pytest
 from schemas import DATASETS, dataset_for_channel
 from schemas.dataset import Dataset
 from simulator import Simulator
+from tests.conftest import as_ms
 from tests.recorder.conftest import FAST, options, query, recording, wait_for
 
 SYMBOLS = ["BTC-USDT", "ETH-USDT"]
@@ -29,7 +30,7 @@ LINEAGE = {"received_at", "source", "date"}
 
 
 def _row(row: dict[str, Any], columns: list[str]) -> tuple[Any, ...]:
-    return tuple(tuple(row[c]) if isinstance(row[c], list) else row[c] for c in columns)
+    return tuple(tuple(row[c]) if isinstance(row[c], list) else as_ms(row[c]) for c in columns)
 
 
 def _expected(dataset: Dataset, frames: list[Any]) -> Counter[tuple[Any, ...]]:

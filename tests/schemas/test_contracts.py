@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from schemas.contracts import from_rest
 from schemas.dataset import ConversionError
-from tests.conftest import load_payload
+from tests.conftest import load_payload, utc_ms
 
 
 def test_contract_row_turns_string_states_into_booleans_and_zero_times_into_null() -> None:
@@ -31,7 +29,7 @@ def test_contract_row_turns_string_states_into_booleans_and_zero_times_into_null
             "api_state_open": True,
             "api_state_close": True,
             "broker_state": True,
-            "launch_time": datetime(2020, 4, 7, 16, 0, tzinfo=UTC),
+            "launch_time": utc_ms(2020, 4, 7, 16, 0),
             "maintain_time": None,
             "off_time": None,
         }

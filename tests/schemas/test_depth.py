@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from schemas.dataset import ConversionError
 from schemas.depth import snapshot_from_rest, snapshot_from_stream, update_from_stream
-from tests.conftest import load_payload
+from tests.conftest import load_payload, utc_ms
 
 
 def test_stream_snapshot_sorts_asks_best_first_and_takes_levels_from_the_topic() -> None:
     assert snapshot_from_stream(load_payload("ws_depth5.json")) == [
         {
             "symbol": "BTC-USDT",
-            "event_time": datetime(2025, 10, 9, 7, 59, 2, 928000, tzinfo=UTC),
+            "event_time": utc_ms(2025, 10, 9, 7, 59, 2, 928000),
             "levels": 5,
             "bid_prices": [121825.7, 121825.6, 121825.4, 121825.2, 121825.0],
             "bid_qtys": [7.7622, 0.006, 0.1234, 0.0021, 0.0023],
@@ -39,7 +37,7 @@ def test_rest_snapshot_sorts_descending_asks_and_takes_levels_from_limit() -> No
     assert rows == [
         {
             "symbol": "SHIB-USDT",
-            "event_time": datetime(2023, 12, 16, 9, 31, 23, 983000, tzinfo=UTC),
+            "event_time": utc_ms(2023, 12, 16, 9, 31, 23, 983000),
             "levels": 5,
             "bid_prices": [0.000009854, 0.000009853, 0.000009852, 0.000009851, 0.00000985],
             "bid_qtys": [483909.0, 824851.0, 539085.0, 697410.0, 488828.0],
@@ -65,7 +63,7 @@ def test_incr_depth_snapshot_row() -> None:
     assert update_from_stream(load_payload("ws_incr_depth_all.json")) == [
         {
             "symbol": "BTC-USDT",
-            "event_time": datetime(2026, 9, 23, 1, 39, 46, 998000, tzinfo=UTC),
+            "event_time": utc_ms(2026, 9, 23, 1, 39, 46, 998000),
             "update_id": 857550007,
             "action": "all",
             "bid_prices": [86378.9, 86377.5, 86377.2],
@@ -79,7 +77,7 @@ def test_incr_depth_snapshot_row() -> None:
 def test_incr_depth_update_sorts_descending_asks_and_keeps_zero_qty_deletions() -> None:
     (row,) = update_from_stream(load_payload("ws_incr_depth_update.json"))
     assert (row["action"], row["update_id"]) == ("update", 857550008)
-    assert row["event_time"] == datetime(2026, 9, 23, 1, 39, 47, 285000, tzinfo=UTC)
+    assert row["event_time"] == utc_ms(2026, 9, 23, 1, 39, 47, 285000)
     assert row["bid_prices"] == [86377.2, 86377.0, 86376.9]
     assert row["bid_qtys"] == [18.0499, 0.0191, 0.0061]
     assert row["ask_prices"] == [87168.9, 87169.0, 87169.5]

@@ -3,26 +3,24 @@ rest_premium_index.json and rest_open_interest.json."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from schemas.dataset import ConversionError
 from schemas.funding import funding_from_rest, open_interest_from_rest, premium_from_rest
-from tests.conftest import load_payload
+from tests.conftest import load_payload, utc_ms
 
 
 def test_funding_history_rows_in_payload_order() -> None:
     assert funding_from_rest(load_payload("rest_funding_rate.json"), {"symbol": "QNT-USDT"}) == [
         {
             "symbol": "QNT-USDT",
-            "funding_time": datetime(2023, 12, 16, 8, 0, tzinfo=UTC),
+            "funding_time": utc_ms(2023, 12, 16, 8, 0),
             "funding_rate": 0.000271,
             "mark_price": None,
         },
         {
             "symbol": "QNT-USDT",
-            "funding_time": datetime(2023, 12, 16, 0, 0, tzinfo=UTC),
+            "funding_time": utc_ms(2023, 12, 16, 0, 0),
             "funding_rate": 0.000128,
             "mark_price": None,
         },
@@ -41,7 +39,7 @@ def test_funding_mark_price_and_string_times_are_read() -> None:
     assert (row["symbol"], row["mark_price"], row["funding_time"]) == (
         "QNT-USDT",
         105.2,
-        datetime(2023, 12, 16, 8, 0, tzinfo=UTC),
+        utc_ms(2023, 12, 16, 8, 0),
     )
 
 
@@ -52,7 +50,7 @@ def test_premium_index_row() -> None:
             "mark_price": 42216.4,
             "index_price": 42219.9,
             "last_funding_rate": 0.000251,
-            "next_funding_time": datetime(2023, 12, 16, 16, 0, tzinfo=UTC),
+            "next_funding_time": utc_ms(2023, 12, 16, 16, 0),
             "funding_interval_hours": None,
             "update_time": None,
         }
@@ -66,8 +64,8 @@ def test_premium_index_newer_fields_as_numbers_or_strings(hours: object) -> None
     page["data"] = [page["data"]]
     (row,) = premium_from_rest(page, {})
     assert row["funding_interval_hours"] == 4
-    assert row["update_time"] == datetime(2023, 12, 16, 8, 0, tzinfo=UTC)
-    assert row["next_funding_time"] == datetime(2023, 12, 16, 16, 0, tzinfo=UTC)
+    assert row["update_time"] == utc_ms(2023, 12, 16, 8, 0)
+    assert row["next_funding_time"] == utc_ms(2023, 12, 16, 16, 0)
 
 
 def test_premium_index_missing_mark_price_names_the_field() -> None:
@@ -82,7 +80,7 @@ def test_open_interest_row() -> None:
         {
             "symbol": "EOS-USDT",
             "open_interest": 7409966.52,
-            "event_time": datetime(2023, 12, 16, 9, 41, 32, 859000, tzinfo=UTC),
+            "event_time": utc_ms(2023, 12, 16, 9, 41, 32, 859000),
         }
     ]
 

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.dataset import ConversionError, Dataset
 from schemas.klines import KLINES, MARK_KLINES, from_rest, from_stream, mark_from_rest
-from tests.conftest import load_payload
+from tests.conftest import load_payload, utc_ms
 
 BAR_2023 = {
     "open": 0.7034,
@@ -24,7 +24,7 @@ def test_stream_kline_gives_the_bar_with_its_open_time() -> None:
         {
             "symbol": "BTC-USDT",
             "interval": "1m",
-            "open_time": datetime(2025, 10, 9, 8, 11, tzinfo=UTC),
+            "open_time": utc_ms(2025, 10, 9, 8, 11),
             "open": 121684.1,
             "high": 121697.7,
             "low": 121638.7,
@@ -42,7 +42,7 @@ def test_rest_kline_takes_symbol_and_interval_from_the_query() -> None:
         {
             "symbol": "ONE-USDT",
             "interval": "1h",
-            "open_time": datetime(2023, 12, 16, 9, 0, tzinfo=UTC),
+            "open_time": utc_ms(2023, 12, 16, 9, 0),
             **BAR_2023,
         }
     ]
@@ -54,7 +54,7 @@ def test_mark_kline_uses_open_time() -> None:
         {
             "symbol": "ONE-USDT",
             "interval": "1m",
-            "open_time": datetime(2024, 1, 21, 7, 2, tzinfo=UTC),
+            "open_time": utc_ms(2024, 1, 21, 7, 2),
             **BAR_2023,
         }
     ]
@@ -66,7 +66,7 @@ def test_mark_kline_accepts_time_instead_of_open_time() -> None:
     bar["time"] = str(bar.pop("openTime"))
     del bar["closeTime"]
     rows = mark_from_rest(page, {"symbol": "ONE-USDT", "interval": "1m"})
-    assert rows[0]["open_time"] == datetime(2024, 1, 21, 7, 2, tzinfo=UTC)
+    assert rows[0]["open_time"] == utc_ms(2024, 1, 21, 7, 2)
 
 
 def test_stream_kline_without_top_level_symbol_uses_the_topic() -> None:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from schemas.dataset import ConversionError
 from schemas.prices import last_from_rest, last_from_stream, mark_from_stream
-from tests.conftest import load_payload
+from tests.conftest import load_payload, utc_ms
 
 
 def test_mark_price_row() -> None:
     assert mark_from_stream(load_payload("ws_mark_price.json")) == [
         {
             "symbol": "BTC-USDT",
-            "event_time": datetime(2025, 10, 9, 9, 20, 28, 357000, tzinfo=UTC),
+            "event_time": utc_ms(2025, 10, 9, 9, 20, 28, 357000),
             "mark_price": 121570.0,
         }
     ]
@@ -25,7 +23,7 @@ def test_last_price_row() -> None:
     assert last_from_stream(load_payload("ws_last_price.json")) == [
         {
             "symbol": "BTC-USDT",
-            "event_time": datetime(2025, 10, 9, 9, 10, 29, 63000, tzinfo=UTC),
+            "event_time": utc_ms(2025, 10, 9, 9, 10, 29, 63000),
             "last_price": 121485.9,
         }
     ]
@@ -36,7 +34,7 @@ def test_rest_price_row_for_one_symbol_and_for_an_array() -> None:
     expected = [
         {
             "symbol": "TIA-USDT",
-            "event_time": datetime(2023, 12, 16, 9, 28, 42, 941000, tzinfo=UTC),
+            "event_time": utc_ms(2023, 12, 16, 9, 28, 42, 941000),
             "last_price": 14.0658,
         }
     ]

@@ -3,8 +3,6 @@ rest_ticker.json and rest_book_ticker.json."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from schemas.dataset import ConversionError
@@ -14,14 +12,14 @@ from schemas.tickers import (
     ticker_from_rest,
     ticker_from_stream,
 )
-from tests.conftest import load_payload
+from tests.conftest import load_payload, utc_ms
 
 
 def test_stream_ticker_row() -> None:
     assert ticker_from_stream(load_payload("ws_ticker.json")) == [
         {
             "symbol": "BTC-USDT",
-            "event_time": datetime(2025, 10, 9, 8, 21, 59, 388000, tzinfo=UTC),
+            "event_time": utc_ms(2025, 10, 9, 8, 21, 59, 388000),
             "price_change": -262.0,
             "price_change_percent": -0.21,
             "last_price": 121621.7,
@@ -35,8 +33,8 @@ def test_stream_ticker_row() -> None:
             "ask_qty": 11.3115,
             "bid_price": 121621.5,
             "bid_qty": 6.4426,
-            "open_time": datetime(2025, 10, 9, 8, 20, 27, 573000, tzinfo=UTC),
-            "close_time": datetime(2025, 10, 9, 8, 21, 59, 403000, tzinfo=UTC),
+            "open_time": utc_ms(2025, 10, 9, 8, 20, 27, 573000),
+            "close_time": utc_ms(2025, 10, 9, 8, 21, 59, 403000),
         }
     ]
 
@@ -45,7 +43,7 @@ def test_rest_ticker_row_uses_the_later_window_time_as_event_time() -> None:
     assert ticker_from_rest(load_payload("rest_ticker.json"), {"symbol": "SFP-USDT"}) == [
         {
             "symbol": "SFP-USDT",
-            "event_time": datetime(2023, 12, 16, 9, 43, 53, 853000, tzinfo=UTC),
+            "event_time": utc_ms(2023, 12, 16, 9, 43, 53, 853000),
             "price_change": 0.0295,
             "price_change_percent": 4.15,
             "last_price": 0.7409,
@@ -59,8 +57,8 @@ def test_rest_ticker_row_uses_the_later_window_time_as_event_time() -> None:
             "ask_qty": 99.0,
             "bid_price": 0.7413,
             "bid_qty": 84.0,
-            "open_time": datetime(2023, 12, 16, 9, 43, 53, 853000, tzinfo=UTC),
-            "close_time": datetime(2023, 12, 16, 9, 43, 18, 603000, tzinfo=UTC),
+            "open_time": utc_ms(2023, 12, 16, 9, 43, 53, 853000),
+            "close_time": utc_ms(2023, 12, 16, 9, 43, 18, 603000),
         }
     ]
 
@@ -71,8 +69,8 @@ def test_rest_ticker_prefers_the_envelope_timestamp_and_accepts_string_times() -
     page["data"]["openTime"] = "1702719833853"
     page["data"] = [page["data"]]  # without `symbol` in the query, data is an array
     (row,) = ticker_from_rest(page, {})
-    assert row["event_time"] == datetime(2023, 12, 16, 9, 45, tzinfo=UTC)
-    assert row["open_time"] == datetime(2023, 12, 16, 9, 43, 53, 853000, tzinfo=UTC)
+    assert row["event_time"] == utc_ms(2023, 12, 16, 9, 45)
+    assert row["open_time"] == utc_ms(2023, 12, 16, 9, 43, 53, 853000)
 
 
 def test_rest_ticker_without_any_time_is_a_conversion_error() -> None:
@@ -95,9 +93,9 @@ def test_stream_book_ticker_row() -> None:
     assert book_ticker_from_stream(load_payload("ws_book_ticker.json")) == [
         {
             "symbol": "ETH-USDT",
-            "event_time": datetime(2024, 5, 2, 11, 55, 46, 618000, tzinfo=UTC),
+            "event_time": utc_ms(2024, 5, 2, 11, 55, 46, 618000),
             "update_id": 309869207,
-            "trade_time": datetime(2024, 5, 2, 11, 55, 46, 596000, tzinfo=UTC),
+            "trade_time": utc_ms(2024, 5, 2, 11, 55, 46, 596000),
             "bid_price": 2993.59,
             "bid_qty": 13.24,
             "ask_price": 2993.67,
@@ -126,7 +124,7 @@ def test_rest_book_ticker_keeps_time_and_update_id_when_present() -> None:
     page["data"]["book_ticker"].update(time="1702719083983", lastUpdateId=42, bid_price="42211.1")
     (row,) = book_ticker_from_rest(page, {"symbol": "BTC-USDT"})
     assert (row["event_time"], row["update_id"], row["bid_price"]) == (
-        datetime(2023, 12, 16, 9, 31, 23, 983000, tzinfo=UTC),
+        utc_ms(2023, 12, 16, 9, 31, 23, 983000),
         42,
         42211.1,
     )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from schemas.dataset import ConversionError
 from schemas.trades import TRADES, from_rest, from_stream
-from tests.conftest import load_payload
+from tests.conftest import load_payload, utc_ms
 
 BTC = {"symbol": "BTC-USDT"}
 
@@ -20,7 +19,7 @@ def test_stream_frame_gives_one_row_per_trade_in_frame_order() -> None:
     assert rows == [
         {
             "symbol": "BTC-USDT",
-            "trade_time": datetime(2025, 10, 9, 7, 16, 2, 450000, tzinfo=UTC),
+            "trade_time": utc_ms(2025, 10, 9, 7, 16, 2, 450000),
             "price": 121934.9,
             "qty": 0.0162,
             "is_buyer_maker": False,
@@ -30,7 +29,7 @@ def test_stream_frame_gives_one_row_per_trade_in_frame_order() -> None:
         },
         {
             "symbol": "BTC-USDT",
-            "trade_time": datetime(2025, 10, 9, 7, 16, 2, 450000, tzinfo=UTC),
+            "trade_time": utc_ms(2025, 10, 9, 7, 16, 2, 450000),
             "price": 121926.9,
             "qty": 0.0551,
             "is_buyer_maker": True,
@@ -46,7 +45,7 @@ def test_historical_trades_keep_the_string_id_and_quote_qty() -> None:
     assert rows == [
         {
             "symbol": "ETH-USDT",
-            "trade_time": datetime(2024, 1, 12, 12, 38, 28, 365000, tzinfo=UTC),
+            "trade_time": utc_ms(2024, 1, 12, 12, 38, 28, 365000),
             "price": 2662.83,
             "qty": 0.1,
             "is_buyer_maker": True,
@@ -56,7 +55,7 @@ def test_historical_trades_keep_the_string_id_and_quote_qty() -> None:
         },
         {
             "symbol": "ETH-USDT",
-            "trade_time": datetime(2024, 1, 12, 12, 38, 28, 486000, tzinfo=UTC),
+            "trade_time": utc_ms(2024, 1, 12, 12, 38, 28, 486000),
             "price": 2662.82,
             "qty": 0.1,
             "is_buyer_maker": True,
@@ -74,7 +73,7 @@ def test_recent_trades_without_ids_have_null_trade_id() -> None:
         (42214.1, 0.4985, False, None, 21043.73),
         (42213.9, 0.0394, True, None, 1663.23),
     ]
-    assert rows[0]["trade_time"] == datetime(2023, 12, 16, 9, 34, 29, 849000, tzinfo=UTC)
+    assert rows[0]["trade_time"] == utc_ms(2023, 12, 16, 9, 34, 29, 849000)
 
 
 def test_recent_trades_with_fill_id_use_it_as_trade_id() -> None:
