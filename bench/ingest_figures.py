@@ -65,6 +65,7 @@ def throughput_figures(result: Run, symbols: int) -> list[Figure]:
             [result.landed / (result.cpu_total_s + result.recovery_cpu_s)],
             target=">= 30,000",
             note="frames in Parquet / the recorder's CPU over its whole life (start-up and flush included)"
+            + f"; receiving took {1e6 * result.cpu_receive_s / max(result.pushed, 1):.1f} µs a frame"
             + (
                 f" and the restarts that converted the journal left ({result.recovery_cpu_s:.1f} s CPU)"
                 if result.recovery_s
