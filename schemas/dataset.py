@@ -118,11 +118,14 @@ def required(item: Mapping[str, Any], name: str) -> Any:
     return value
 
 
+_MAPPING = (dict, Mapping)  # dict first: a C-level check; Mapping alone goes through the ABC machinery
+
+
 def items(data: Any, where: str | None = None) -> list[Mapping[str, Any]]:
     """Normalise `data` that may be an object, an array of objects, or null into a list."""
     if data is None:
         return []
-    if isinstance(data, Mapping):
+    if isinstance(data, _MAPPING):
         return [data]
     if isinstance(data, list):
         return data
@@ -132,7 +135,7 @@ def items(data: Any, where: str | None = None) -> list[Mapping[str, Any]]:
 
 def topic_parts(message: Message, where: str | None = None) -> tuple[str, str]:
     """Split a data frame's dataType "BTC-USDT@kline_1m" into ("BTC-USDT", "kline_1m")."""
-    data_type = message.get("dataType") if isinstance(message, Mapping) else None
+    data_type = message.get("dataType") if isinstance(message, _MAPPING) else None
     if not isinstance(data_type, str) or "@" not in data_type:
         prefix = f"{where}: " if where else ""
         raise ConversionError(f"{prefix}bad dataType {data_type!r}")
