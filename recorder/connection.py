@@ -131,20 +131,19 @@ class Connection:
     ) -> None:
         self._append(EVENT, event_payload(event, topic, code, detail))
 
-    def _append(self, kind: int, payload: str | bytes) -> None:
+    def _append(self, kind: int, payload: bytes) -> None:
         with self._append_lock:
             self.journal.append(time.time_ns() // 1000, self.name, self._seq, kind, payload)
             self._seq += 1
 
     def _run(self) -> None:
         own = self._receiver is None
-        if self._receiver is None:
-            self._receiver = Receiver(f"receiver-{self.name}")
+        receiver = self._receiver = self._receiver or Receiver(f"receiver-{self.name}")
         try:
             self._reconnect_forever()
         finally:
             if own:
-                self._receiver.stop()
+                receiver.stop()
 
     def _reconnect_forever(self) -> None:
         delays = backoff(self.options.backoff_first_s, 2.0, self.options.backoff_cap_s)

@@ -190,8 +190,8 @@ class Converter:
         message: Any = None
         if record.kind == DATA:  # book frames: a decoder that parses their decimals in C (recorder/books.py)
             known = self._dataset(_topic(text) or "")
-            if known is not None and known.name in books.DECODERS:
-                message = books.decode(known.name, text)
+            if known is not None:
+                message = books.decode(known.name, text)  # None for other datasets
         if message is None:
             try:
                 message = orjson.loads(text)

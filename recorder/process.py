@@ -27,7 +27,7 @@ from recorder.convert import Converter
 log = logging.getLogger(__name__)
 
 # How often the converter seals a batch: the lake lags the journal by about this much. Each seal writes one
-# file per dataset x symbol (~1,000 for the whole market) at ~1 ms of CPU each, and DuckDB's query time
+# file per dataset x symbol (~1,000 for the whole market) at ~1.5 ms of CPU each, and DuckDB's query time
 # grows with the file count (DESIGN.md), so this interval decides much of the recorder's CPU and the lake's
 # shape; memory does not grow with it (a batch spills row groups to its hidden files).
 SEAL_INTERVAL_S = 30.0
