@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
-FAULT_KINDS = ("fail", "rate_limit", "slow", "ban", "drop", "error")
+FAULT_KINDS = ("fail", "rate_limit", "slow", "ban", "drop", "error", "mangle")
 
 
 @dataclass
@@ -18,13 +18,17 @@ class Fault:
     """One armed fault: answers the next `remaining` matching requests in the way `kind` says."""
 
     kind: str  # fail: HTTP `status`; rate_limit: 429/200 + 100410; slow: sleep then answer; ban: 418;
-    # drop: close the socket without answering; error: HTTP 200 with business `code` and `msg`
+    # drop: close the socket without answering; error: HTTP 200 with business `code` and `msg`;
+    # mangle: answer normally, with `field` of item `index` of `data` replaced by `value`
     remaining: int
     path: str | None = None  # only requests to this path; None = any path
     status: int = 500
     seconds: float = 0.0
     code: int = 0
     msg: str = ""
+    field: str = ""
+    value: Any = None
+    index: int = 0
 
 
 class RestFaults:
@@ -63,6 +67,15 @@ class RestFaults:
     ) -> None:
         """Answer the next n requests with HTTP 200 and a business error `code`."""
         self._arm(Fault("error", n, path, status=200, code=code, msg=msg))
+
+    def mangle_next(
+        self, n: int = 1, field: str = "", value: Any = None, index: int = 0, path: str | None = None
+    ) -> None:
+        """Answer the next n requests normally but set `field` of item `index` of `data` to `value`.
+
+        One bad item in an otherwise good answer, e.g. a ticker's priceChangePercent as "0.31%".
+        """
+        self._arm(Fault("mangle", n, path, status=200, field=field, value=value, index=index))
 
     def arm(self, kind: str, n: int = 1, **options: Any) -> None:
         """Arm a fault by name (the admin endpoint's entry point)."""

@@ -107,14 +107,17 @@ class RestServer:
         kind = fault.kind if fault is not None else None
         if fault is not None and fault.kind == "slow":
             self.stopping.wait(fault.seconds)  # then answer normally; stop() wakes it
-        elif fault is not None:
+        elif fault is not None and fault.kind != "mangle":
             return (*self._faulted(fault), self.limiter.headers(client, path), kind)
         verdict = self.limiter.check(client, path)
         if verdict.banned:
             return 418, {"code": 100410, "msg": BAN_MSG, "data": None}, verdict, kind
         if not verdict.allowed:
             return self.throttle_status, {"code": 100410, "msg": RATE_LIMIT_MSG, "data": None}, verdict, kind
-        return (*self._served(path, params), verdict, kind)
+        status, body = self._served(path, params)
+        if fault is not None and fault.kind == "mangle":
+            _mangle(body, fault)
+        return status, body, verdict, kind
 
     def _served(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
         endpoint = ROUTES.get(path)
@@ -141,13 +144,22 @@ class RestServer:
         """Arm a fault from HTTP (for the CLI simulator): kind, n, path, status, seconds, code, msg."""
         try:
             options: dict[str, Any] = {"path": params.get("path") or None}
-            for name, cast in (("status", int), ("seconds", float), ("code", int), ("msg", str)):
+            casts = (("status", int), ("seconds", float), ("code", int), ("msg", str), ("field", str))
+            for name, cast in (*casts, ("value", str), ("index", int)):
                 if name in params:
                     options[name] = cast(params[name])
             self.faults.arm(params.get("kind", ""), int(params.get("n", "1")), **options)
         except ValueError as error:
             return 400, {"code": 400, "msg": str(error)}
         return 200, {"code": 0, "msg": "", "data": {"armed": params.get("kind")}}
+
+
+def _mangle(body: Any, fault: Fault) -> None:
+    data = body.get("data") if isinstance(body, dict) else None
+    items: list[Any] = data if isinstance(data, list) else [data]
+    item = items[fault.index] if 0 <= fault.index < len(items) else None
+    if isinstance(item, dict):
+        item[fault.field] = fault.value
 
 
 def _rows(body: Any) -> int:
