@@ -121,12 +121,19 @@ def _ticker(
 ) -> Row:
     row: Row = {"symbol": symbol, "event_time": event_time}
     for column, name in zip(_AMOUNTS, names, strict=True):
-        row[column] = amount(item.get(name))
+        row[column] = _percent(item.get(name)) if column == "price_change_percent" else amount(item.get(name))
     row["open_time"] = ms_or_none(open_ms)
     row["close_time"] = ms_or_none(close_ms)
     if row["last_price"] is None:
         raise ValueError("no last price")
     return row
+
+
+def _percent(value: Any) -> float | None:
+    # "4.15" as documented, or "0.31%" (a shape seen in third-party fixtures): the same number either way
+    if isinstance(value, str) and value.rstrip().endswith("%"):
+        return amount(value.rstrip()[:-1])
+    return amount(value)
 
 
 def book_ticker_from_stream(message: Message) -> list[Row]:

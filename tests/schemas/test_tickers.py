@@ -139,3 +139,21 @@ def test_book_ticker_missing_price_names_the_field() -> None:
     page["data"]["book_ticker"]["ask_qty"] = None
     with pytest.raises(ConversionError, match=r"^book_tickers rest: field 'ask_qty' is None$"):
         book_ticker_from_rest(page, {"symbol": "BTC-USDT"})
+
+
+@pytest.mark.parametrize(("sent", "stored"), [("0.31%", 0.31), ("-4.15%", -4.15), (" 2.5 % ", 2.5)])
+def test_price_change_percent_with_a_percent_sign_parses_as_the_same_number(sent: str, stored: float) -> None:
+    # A shape seen in third-party fixtures: the percent sign sent along with the number (issue 11 item 5)
+    envelope = load_payload("rest_ticker.json")
+    envelope["data"]["priceChangePercent"] = sent
+    stream = load_payload("ws_ticker.json")
+    stream["data"]["P"] = sent
+    assert ticker_from_rest(envelope, {})[0]["price_change_percent"] == stored
+    assert ticker_from_stream(stream)[0]["price_change_percent"] == stored
+
+
+def test_a_percent_sign_elsewhere_is_still_a_conversion_error() -> None:
+    envelope = load_payload("rest_ticker.json")
+    envelope["data"]["lastPrice"] = "0.74%"
+    with pytest.raises(ConversionError, match="lastPrice"):
+        ticker_from_rest(envelope, {})
