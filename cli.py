@@ -42,6 +42,32 @@ class Settings:
         return self.data_dir / "lake"
 
 
+def writable_data_dir(settings: Settings) -> Path:
+    """Create the data dir if needed and prove a file can be written there; one line if not."""
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UserError(
+            f"--data-dir {path}: cannot create or write there ({reason}); choose another"
+        ) from None
+    return path
+
+
+def existing_data_dir(settings: Settings) -> Path:
+    """Refuse a data dir that does not exist: a typo must not look like an empty lake."""
+    if not settings.data_dir.is_dir():
+        raise UserError(
+            f"--data-dir {settings.data_dir} does not exist (nothing recorded there yet, or a typo?); "
+            "set --data-dir or BINGX_DATA_DIR"
+        )
+    return settings.data_dir
+
+
 class Cli(click.Group):
     """Turns errors a user can act on into one line and exit code 1; bugs keep their traceback."""
 
@@ -152,14 +178,29 @@ def markdown_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> 
     show_default=True,
     help="table: for reading; csv: header + rows; json: JSON Lines, one object per row.",
 )
-@click.option("--max-rows", default=100, show_default=True, help="Rows shown by --format table.")
+@click.option(
+    "--max-rows",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows shown by --format table.",
+)
+@click.option(
+    "--unsafe",
+    is_flag=True,
+    help="Allow writes (COPY, CREATE, ATTACH, SET, ...) and reading files outside the lake.",
+)
 @click.pass_obj
-def sql(settings: Settings, query: str, output_format: str, max_rows: int) -> None:
-    """Run a DuckDB SQL QUERY over the lake and print the result.
+def sql(settings: Settings, query: str, output_format: str, max_rows: int, unsafe: bool) -> None:
+    """Run one DuckDB SQL QUERY over the lake and print the result.
 
     Every dataset is a view (trades, klines, ...) with one row per natural key: backfilled rows beat
     polled ones, which beat stream rows; among equals the latest received_at wins. Times are UTC.
     In csv, NULL is an empty cell and lists are JSON arrays.
+
+    The query is read-only and the lake is the only directory it can read: SELECT, DESCRIBE, SHOW and
+    EXPLAIN run; COPY, CREATE, DROP, ATTACH, SET and INSTALL are refused, as is read_text() or
+    read_parquet() of any file outside <data-dir>/lake. --unsafe lifts both. One statement per call.
 
     \b
     Example:
@@ -172,18 +213,31 @@ def sql(settings: Settings, query: str, output_format: str, max_rows: int) -> No
     import duckdb
 
     from storage.results import QueryError, run
+    from storage.sandbox import check_query, lock_down
     from storage.views import connect
 
+    existing_data_dir(settings)
     try:
         con = connect(settings.lake)
     except duckdb.Error as error:
         raise UserError(f"cannot open the views over {settings.lake}: {error}") from None
     try:
+        check_query(con, query, read_only=not unsafe)
+        if not unsafe:
+            lock_down(con, settings.lake)
         run(con, query, sys.stdout, output_format, max_rows)
     except QueryError as error:
-        raise UserError(str(error)) from None
+        raise UserError(_with_hint(str(error))) from None
     finally:
         con.close()
+
+
+def _with_hint(message: str) -> str:
+    if "file system operations are disabled" in message:
+        return f"{message} (sql reads only the lake; --unsafe lifts this)"
+    if ".parquet" in message and "bingx-recorder check" not in message:
+        return f"{message}; run `bingx-recorder check` to quarantine unreadable files"
+    return message
 
 
 @main.command()
@@ -208,15 +262,61 @@ def views(settings: Settings, database: Path) -> None:
     """
     import duckdb
 
-    from storage.views import create_views
+    from storage.views import broken_views, create_views
 
     try:
         with duckdb.connect(str(database)) as con:
             names = create_views(con, settings.lake)
+            broken = broken_views(con)
     except duckdb.Error as error:
         raise UserError(f"cannot write views into {database}: {str(error).splitlines()[0]}") from None
     for name in names:
         click.echo(name)
+    for message in broken.values():
+        click.echo(f"Warning: {message}", err=True)
+
+
+CHECK_FOUND = 3  # `check` found unreadable files: a scheduler can alert on it (1 and 2 are errors)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="List unreadable files; move nothing.")
+@click.option("--deep", is_flag=True, help="Read every row group too, not only each file's footer.")
+@click.pass_obj
+def check(settings: Settings, dry_run: bool, deep: bool) -> None:
+    """Find .parquet files in the lake that cannot be read and quarantine them (fsck).
+
+    A truncated copy or a stray file makes its dataset's view fail; check moves each such file to
+    <data-dir>/lake/_quarantine/ under the same relative path, out of every view's reach, and prints one
+    line per file. Exit code: 0 every file is readable; 3 unreadable files were found (and moved, unless
+    --dry-run); 1 the check could not run (one line). Re-run `views` afterwards for a DuckDB file.
+
+    \b
+    Example:
+      bingx-recorder --data-dir /srv/bingx check --dry-run
+      bingx-recorder --data-dir /srv/bingx check && echo "lake is readable"
+    """
+    from storage.check import QUARANTINE, quarantine, unreadable_files
+
+    lake = existing_data_dir(settings) / "lake"
+    if not lake.is_dir():
+        click.echo(f"check: no lake under {settings.data_dir} yet: nothing to check")
+        return
+    try:
+        found = unreadable_files(lake, deep=deep)
+        for path, reason in found:
+            if dry_run:
+                click.echo(f"unreadable: {path}: {reason} (not moved: --dry-run)")
+            else:
+                click.echo(f"unreadable: {path}: {reason} -> moved to {quarantine(lake, path)}")
+    except OSError as error:
+        raise UserError(f"check {lake}: {error}") from None
+    if not found:
+        click.echo(f"check: every .parquet file under {lake} is readable")
+        return
+    done = "listed (--dry-run: nothing moved)" if dry_run else f"moved to {lake / QUARANTINE}"
+    click.echo(f"check: {len(found)} unreadable file(s) {done}")
+    raise SystemExit(CHECK_FOUND)
 
 
 # --- simulator commands: simulate ---
@@ -331,13 +431,15 @@ def record(settings: Settings, /, **flags: Any) -> None:
       bingx-recorder record --symbols all --channels trade,kline_1m --topics-per-connection 150
       bingx-recorder record --config record.toml    # symbols = "all"  channels = ["trade", "bookTicker"]
     """
-    from recorder.command import ConfigError, Endpoints
+    from recorder.command import ConfigError, Endpoints, options_from
     from recorder.command import record as run_record
     from recorder.topics import TopicError
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level)
     try:
+        options_from(dict(flags), endpoints)  # every argument checked before the data dir is touched
+        writable_data_dir(settings)
         run_record(flags, endpoints)
     except (ConfigError, TopicError) as error:
         raise UserError(str(error)) from error
@@ -352,7 +454,13 @@ def record(settings: Settings, /, **flags: Any) -> None:
 @click.option("--interval", "intervals", help="Comma-separated, for klines and mark-klines [default: 1m].")
 @click.option("--since", help="Start: YYYY-MM-DD (UTC) or epoch ms. Default: where the last run stopped.")
 @click.option("--until", help="End (exclusive): YYYY-MM-DD (UTC) or epoch ms. Default: now.")
-@click.option("--workers", default=4, show_default=True, help="Symbols walked at once (one rate budget).")
+@click.option(
+    "--workers",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1, max=64),
+    help="Symbols walked at once (one rate budget).",
+)
 @click.option(
     "--flush-rows", default=5000, show_default=True, type=click.IntRange(min=1), help="Rows per write."
 )
@@ -397,6 +505,7 @@ def backfill(
         request = Request(chosen, wanted, bars, since_ms, until_ms)
     except ValueError as error:
         raise UserError(str(error)) from None
+    writable_data_dir(settings)
     rich = sys.stderr.isatty()
     reporter: Reporter = RichReporter() if rich else LogReporter()
     with RestClient(settings.rest_url, limiter=Limiter.bingx_default()) as client:
@@ -430,7 +539,11 @@ def poll(
 ) -> None:
     """Take REST snapshots into their datasets (source='poll'), once or on a schedule.
 
-    SIGINT/SIGTERM stop a scheduled poll after the current round, with exit code 0.
+    On a schedule (--every), a round the exchange fails (5xx after retries, a business error, a 418 ban,
+    which is waited out) is logged and the next round comes as usual; one bad item in an answer goes to
+    _rejects with its reason while the others land. SIGINT/SIGTERM stop it within a second, even during
+    a retry backoff (a request already in flight may take up to its 10 s timeout), with exit code 0.
+    Exit code 1 when every round failed.
 
     \b
     Examples:
@@ -443,25 +556,34 @@ def poll(
 
     from backfill.arguments import parse_symbols
     from backfill.contracts import listings, resolve
-    from backfill.poll import SNAPSHOTS
+    from backfill.poll import SNAPSHOTS, PollSummary, Stopped, interruptible_sleep
     from backfill.poll import poll as poll_snapshots
     from exchange.ratelimit import Limiter
     from exchange.rest import RestClient
     from storage.lake import Lake
 
+    if count is not None and every is None:
+        raise UserError("--count needs --every (without it, poll takes one snapshot)")
     chosen = SNAPSHOTS[snapshot]
+    writable_data_dir(settings)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with RestClient(settings.rest_url, limiter=Limiter.bingx_default()) as client:
+    sleep = interruptible_sleep(stop)  # a stop cuts a retry backoff or a pacing wait short
+    with RestClient(settings.rest_url, sleep=sleep, limiter=Limiter.bingx_default(sleep=sleep)) as client:
         try:
             wanted = parse_symbols(symbols)
             if wanted is not None or chosen.per_symbol:
                 wanted = resolve(wanted, listings(client))
         except ValueError as error:  # UnknownSymbol included
             raise UserError(str(error)) from None
+        except Stopped:
+            click.echo(PollSummary(snapshot).line())
+            return
         lake = Lake(settings.lake)
         summary = poll_snapshots(client, lake, chosen, wanted, every_s=every, count=count, stop=stop)
+    if summary.rounds and summary.failed == summary.rounds:
+        raise UserError(f"poll {snapshot}: all {summary.rounds} rounds failed; last: {summary.last_error}")
     click.echo(summary.line())
 
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from schemas.dataset import INTERVALS
 
 _SYMBOL = re.compile(r"[0-9A-Z]+-(USDT|USDC)")
+# 2010-01-01 UTC: every BingX contract is younger, so an earlier time is a typo or epoch *seconds*
+EARLIEST_MS = 1_262_304_000_000
 
 
 def parse_time(text: str | None, option: str) -> int | None:
@@ -16,14 +18,21 @@ def parse_time(text: str | None, option: str) -> int | None:
         return None
     value = text.strip()
     if value.isdigit():
-        return int(value)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{option} {text!r}: expected YYYY-MM-DD or epoch milliseconds") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+        ms = int(value)
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{option} {text!r}: expected YYYY-MM-DD or epoch milliseconds") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ms = int(moment.timestamp() * 1000)
+    if ms < EARLIEST_MS:
+        raise ValueError(
+            f"{option} {text!r} is before 2010-01-01, older than any BingX contract: "
+            "expected YYYY-MM-DD or epoch milliseconds (not seconds)"
+        )
+    return ms
 
 
 def parse_window(since: str | None, until: str | None) -> tuple[int | None, int | None]:

@@ -25,7 +25,14 @@ class FatalError(ExchangeError):
 
 
 class Banned(FatalError):
-    """BingX banned this IP (HTTP 418/403) for continuing after rate limiting; stop and wait minutes."""
+    """BingX banned this IP (HTTP 418/403) for continuing after rate limiting; stop and wait minutes.
+
+    `retry_after_s` is how long the ban is expected to last (BINGX_API §15: ~5 minutes, no header says).
+    """
+
+    def __init__(self, message: str, retry_after_s: float = 300.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class FrameError(ExchangeError, ValueError):

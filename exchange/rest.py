@@ -159,7 +159,8 @@ class RestClient:
         if status in (418, 403):
             raise Banned(
                 f"{path}: BingX banned this IP for rate-limit abuse (HTTP {status}); "
-                "wait ~5 minutes before retrying"
+                "wait ~5 minutes before retrying",
+                BAN_S,
             )
         wait_s = WINDOW_S if expire_ms is None else max(0.0, expire_ms / 1000)
         if status == 429:

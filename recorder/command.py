@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import tomllib
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backfill.arguments import parse_symbols
 from exchange.errors import ExchangeError, FatalError
 from recorder.connection import ConnectionOptions
 from recorder.process import SEAL_INTERVAL_S
@@ -18,6 +20,8 @@ from recorder.topics import TopicError, check_channels
 
 log = logging.getLogger(__name__)
 
+# BingX pings every ~5 s (BINGX_API §17): a shorter silence timeout drops quiet, healthy sockets
+MIN_SILENCE_S = 6.0
 KEYS = {
     "symbols": str,
     "channels": str,
@@ -75,13 +79,14 @@ def options_from(flags: dict[str, Any], endpoints: Endpoints) -> tuple[RecordOpt
     if not merged.get("symbols") or not merged.get("channels"):
         raise TopicError("record needs --symbols and --channels (as flags or in --config)")
     channels = check_channels(str(merged["channels"]).split(","))
-    text = str(merged["symbols"]).strip()
-    symbols = None if text.lower() == "all" else [s.strip() for s in text.split(",") if s.strip()]
-    silence = float(merged.get("silence_timeout", 15.0))
+    try:
+        symbols = parse_symbols(str(merged["symbols"]))  # the same names and hint as backfill and poll
+    except ValueError as error:
+        raise TopicError(str(error)) from None
     connection = ConnectionOptions(
         url=endpoints.ws_url,
-        silence_timeout_s=silence,
-        subscribes_per_second=float(merged.get("subscribes_per_second", 8.0)),
+        silence_timeout_s=_bounded(merged, "silence_timeout", 15.0, MIN_SILENCE_S, 3600.0),
+        subscribes_per_second=_bounded(merged, "subscribes_per_second", 8.0, 0.01, 1000.0),
     )
     options = RecordOptions(
         channels=channels,
@@ -99,7 +104,18 @@ def options_from(flags: dict[str, Any], endpoints: Endpoints) -> tuple[RecordOpt
     if options.converter not in ("process", "thread"):
         raise TopicError(f"converter must be 'process' or 'thread', got {options.converter!r}")
     duration = merged.get("duration")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise TopicError(f"duration must be a number of seconds > 0, got {duration:g}")
     return options, None if duration is None else float(duration)
+
+
+def _bounded(merged: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    """Read a float setting and check it lies in [low, high]; NaN and infinities are refused too."""
+    value = float(merged.get(key, default))
+    if not low <= value <= high:  # False for NaN as well
+        name = key.replace("_", " ")
+        raise TopicError(f"{name} must be in [{low:g}, {high:g}], got {value:g} (--{key.replace('_', '-')})")
+    return value
 
 
 def record(flags: dict[str, Any], endpoints: Endpoints) -> None:

@@ -8,6 +8,7 @@ one fact (same replay_key in that source) sharing their n, and one row per (key,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -16,6 +17,11 @@ import pyarrow as pa
 
 from schemas import DATASETS
 from schemas.dataset import SOURCES, Dataset
+
+_BROKEN = "unreadable: "  # the comment that marks a placeholder view (broken_views)
+# What DuckDB raises for a truncated or stray .parquet when a view binds its files (checked on 2.0.1)
+_UNREADABLE = (duckdb.IOException, duckdb.InvalidInputException)
+_ERROR_CLASS = re.compile(r"^[A-Za-z ]*Error: ")
 
 _SCAN = (
     "read_parquet({glob}, hive_partitioning = true, hive_types = {{{hive_types}}}, "
@@ -68,9 +74,43 @@ def create_views(
     """
     names = []
     for dataset in DATASETS.values() if datasets is None else datasets:
-        con.execute(view_sql(dataset, root))
+        try:
+            con.execute(view_sql(dataset, root))
+        except _UNREADABLE as error:  # an unreadable file costs its own dataset, not every view
+            con.execute(broken_view_sql(dataset, unreadable_message(dataset, str(error))))
         names.append(dataset.name)
     return names
+
+
+def broken_views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Return {view: message} for the views create_views had to replace with a failing placeholder."""
+    rows = con.execute(
+        "SELECT view_name, comment FROM duckdb_views() WHERE comment LIKE ?", [_BROKEN + "%"]
+    ).fetchall()
+    return {name: comment.removeprefix(_BROKEN) for name, comment in rows}
+
+
+def unreadable_message(dataset: Dataset, error: str) -> str:
+    """Say, on one line, which file of `dataset` DuckDB could not read and what to do about it."""
+    detail = _ERROR_CLASS.sub("", error.strip().splitlines()[0]) if error.strip() else "a file is unreadable"
+    return (
+        f"{dataset.name}: {detail}; run `bingx-recorder check` to move unreadable files to the "
+        "lake's _quarantine/ folder (then re-run `views` for a DuckDB file)"
+    )
+
+
+def broken_view_sql(dataset: Dataset, message: str) -> str:
+    """A view with the dataset's columns that fails with `message` whenever it is read (DESCRIBE works)."""
+    types = {field.name: duckdb_type(field.type) for field in dataset.schema}
+    columns = ", ".join(
+        f"CAST(unreadable AS {kind}) AS {_quoted(name)}" for name, kind in {**types, "date": "DATE"}.items()
+    )
+    name = _quoted(dataset.name)
+    return (
+        f"CREATE OR REPLACE VIEW {name} AS SELECT {columns}\n"
+        f"FROM (SELECT error({_literal(message)}) AS unreadable) WHERE unreadable IS NULL;\n"
+        f"COMMENT ON VIEW {name} IS {_literal(_BROKEN + message)}"
+    )
 
 
 def view_sql(dataset: Dataset, root: str | Path) -> str:

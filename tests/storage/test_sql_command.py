@@ -28,6 +28,7 @@ def _sql(data_dir: Path, *args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_sql_on_an_empty_data_dir_returns_no_rows_for_every_view(tmp_path: Path, name: str) -> None:
+    (tmp_path / "data").mkdir()  # exists, nothing recorded yet (a missing one is an error)
     code, output = _sql(tmp_path / "data", "--format", "json", f'SELECT * FROM "{name}"')
     assert (code, output) == (0, "")
     code, output = _sql(tmp_path / "data", "--format", "csv", f'SELECT * FROM "{name}"')
