@@ -108,7 +108,13 @@ def _poll_round(
         query.update(snapshot.params)
         envelope = client.get(snapshot.path, query)
         received_at = datetime.now(UTC)
-        converted, bad = _convert(lake, dataset, snapshot, envelope, query, received_at)
+        try:
+            converted, bad = _convert(lake, dataset, snapshot, envelope, query, received_at)
+        except PagingError as error:
+            if len(queries) == 1:
+                raise
+            log.warning("%s (the other symbols' answers are written)", error)  # one symbol's bad answer
+            converted, bad = [], 1
         rejected += bad
         if symbols is not None and not snapshot.per_symbol:
             converted = [row for row in converted if row["symbol"] in symbols]

@@ -113,12 +113,31 @@ def test_sigterm_stops_a_scheduled_poll_within_seconds_even_mid_backoff(
     before = len(sim.rest.ledger.for_path(PRICE))
     faults.fail_next(100, status=503, path=PRICE)  # 8 attempts per round, ~70 s of backoff
     process = start(command(sim.rest_url, tmp_path, "poll", "prices", "--every", "1"))
-    deadline = time.monotonic() + 30
-    while len(sim.rest.ledger.for_path(PRICE)) < before + 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert process.poll() is None, process.communicate()
-    process.send_signal(signal.SIGTERM)
-    # the backoff left after the third failure is at least 4 + 8 + 15 + 15 s; a stop must cut it short
-    out, err = process.communicate(timeout=15)
+    try:
+        deadline = time.monotonic() + 30
+        while len(sim.rest.ledger.for_path(PRICE)) < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGTERM)
+        # the backoff left after the third failure is at least 4 + 8 + 15 + 15 s; a stop must cut it short
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == 0, err.decode()
     assert out.decode().startswith("poll prices:")
+
+
+def test_one_symbols_bad_answer_in_a_per_symbol_poll_costs_that_answer_only(
+    sim: Any, data_dir: Path, faults: Any
+) -> None:
+    path = "/openApi/swap/v2/quote/bookTicker"
+    faults.mangle_next(1, field="book_ticker", value={"bid_price": "nope"}, index=0, path=path)
+    with RestClient(sim.rest_url, sleep=no_sleep) as client:
+        summary = poll(client, Lake(data_dir / "lake"), SNAPSHOTS["book-tickers"], SYMBOLS)
+    assert (summary.rows, summary.rejected) == (len(SYMBOLS) - 1, 1)
+    landed = query(data_dir, "SELECT count(DISTINCT symbol) FROM book_tickers")
+    assert landed == [(len(SYMBOLS) - 1,)]
+    rejects = query(data_dir, f"SELECT count(*) FROM read_parquet('{data_dir}/lake/_rejects/**/*.parquet')")
+    assert rejects == [(1,)]
