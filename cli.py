@@ -397,7 +397,7 @@ def simulate(
     help="Comma-separated topic suffixes: trade, kline_1m, depth20@500ms, incrDepth, ticker, ...",
 )
 @click.option(
-    "--duration", type=float, help="Stop after this many seconds (default: run until SIGINT/SIGTERM)."
+    "--duration", type=float, help="Stop after this many seconds, > 0 (default: run until SIGINT/SIGTERM)."
 )
 @click.option(
     "--config",
@@ -407,7 +407,11 @@ def simulate(
 @click.option(
     "--topics-per-connection", type=int, help="At most this many topics per socket (1..200, default 200)."
 )
-@click.option("--silence-timeout", type=float, help="Seconds without any frame before a socket is dead [15].")
+@click.option(
+    "--silence-timeout",
+    type=float,
+    help="Seconds without any frame before a socket is dead [15]; at least 6 (BingX pings every ~5 s).",
+)
 @click.option("--converter", type=click.Choice(["process", "thread"]), help="Where journal → Parquet runs.")
 @click.option(
     "--journal-archive", help="Move converted journal segments to this folder instead of deleting them."
