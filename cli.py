@@ -281,7 +281,12 @@ CHECK_FOUND = 3  # `check` found unreadable files: a scheduler can alert on it (
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="List unreadable files; move nothing.")
-@click.option("--deep", is_flag=True, help="Read every row group too, not only each file's footer.")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Decode every page too, not only each file's footer (finds broken pages; Parquet has no "
+    "checksums here, so flipped bits inside plain values go unnoticed).",
+)
 @click.pass_obj
 def check(settings: Settings, dry_run: bool, deep: bool) -> None:
     """Find .parquet files in the lake that cannot be read and quarantine them (fsck).

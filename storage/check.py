@@ -51,5 +51,6 @@ def _problem(path: Path, deep: bool) -> str | None:
                 for index in range(parquet.num_row_groups):
                     parquet.read_row_group(index)
     except (OSError, pa.ArrowException, ValueError) as error:
-        return " ".join(str(error).split()) or type(error).__name__
+        text = "".join(c if c.isprintable() else " " for c in str(error))  # thrift quotes raw bytes
+        return " ".join(text.split()) or type(error).__name__
     return None

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -114,3 +115,16 @@ def test_check_of_a_missing_data_dir_is_one_line(tmp_path: Path) -> None:
     assert code == 1
     assert output.startswith("Error: ") and output.count("\n") == 1
     assert "does not exist" in output
+
+
+def test_deep_also_finds_a_broken_page_behind_a_good_footer(tmp_path: Path) -> None:
+    (good,) = Lake(tmp_path / "lake").write(DATASETS["last_prices"], [PRICE])
+    offset = pq.ParquetFile(good).metadata.row_group(0).column(0).data_page_offset
+    content = bytearray(Path(good).read_bytes())
+    content[offset : offset + 8] = b"\xff" * 8  # the first page header no longer parses
+    Path(good).write_bytes(bytes(content))
+    assert unreadable_files(tmp_path / "lake") == []  # the footer alone looks fine
+    (found,) = unreadable_files(tmp_path / "lake", deep=True)
+    assert found[0] == Path(good) and found[1].isprintable()
+    code, output = _cli(tmp_path, "check", "--deep", "--dry-run")
+    assert code == 3 and good in output, output
