@@ -317,6 +317,12 @@ def simulate(
     type=float,
     help="Seconds between lake writes [30]: lower shows data sooner, at more files and CPU.",
 )
+@click.option(
+    "--account",
+    is_flag=True,
+    default=None,
+    help="Also record the account stream (listenKey): needs BINGX_API_KEY/BINGX_API_SECRET or the config's.",
+)
 @click.pass_obj
 def record(settings: Settings, /, **flags: Any) -> None:
     """Record live WebSocket channels: journal first, then Parquet under <data-dir>/lake.
@@ -330,13 +336,15 @@ def record(settings: Settings, /, **flags: Any) -> None:
       bingx-recorder record --symbols BTC-USDT,ETH-USDT --channels trade,kline_1m,incrDepth --duration 60
       bingx-recorder record --symbols all --channels trade,kline_1m --topics-per-connection 150
       bingx-recorder record --config record.toml    # symbols = "all"  channels = ["trade", "bookTicker"]
+      BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder record --account --duration 3600
     """
     from recorder.command import ConfigError, Endpoints
     from recorder.command import record as run_record
     from recorder.topics import TopicError
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level)
+    keys = credentials(settings, flags.get("config")) if flags.get("account") else None
+    endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level, keys)
     try:
         run_record(flags, endpoints)
     except (ConfigError, TopicError) as error:
@@ -347,8 +355,8 @@ def record(settings: Settings, /, **flags: Any) -> None:
 
 
 @main.command()
-@click.argument("series", type=click.Choice(["klines", "mark-klines", "funding", "trades"]))
-@click.option("--symbols", required=True, help="Comma-separated symbols, or 'all' (every listed contract).")
+@click.argument("series", type=click.Choice(["klines", "mark-klines", "funding", "trades", "income"]))
+@click.option("--symbols", help="Comma-separated symbols, or 'all' (every listed contract); not for income.")
 @click.option("--interval", "intervals", help="Comma-separated, for klines and mark-klines [default: 1m].")
 @click.option("--since", help="Start: YYYY-MM-DD (UTC) or epoch ms. Default: where the last run stopped.")
 @click.option("--until", help="End (exclusive): YYYY-MM-DD (UTC) or epoch ms. Default: now.")
@@ -377,6 +385,7 @@ def backfill(
       bingx-recorder backfill klines --symbols BTC-USDT,ETH-USDT --interval 1m,1h --since 2024-06-01
       bingx-recorder backfill funding --symbols all --since 2024-01-01 --until 2024-07-01
       bingx-recorder backfill trades --symbols BTC-USDT --since 1717200000000
+      BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder backfill income --since 2024-06-01
     """
     import sys
 
@@ -389,6 +398,11 @@ def backfill(
     from exchange.rest import RestClient
     from storage.lake import Lake
 
+    if series == "income":  # the account's own history: signed, no symbols (backfill/account.py)
+        _backfill_income(settings, since, until)
+        return
+    if not symbols:
+        raise UserError(f"backfill {series} needs --symbols, e.g. --symbols BTC-USDT")
     chosen = SERIES[series]
     try:
         since_ms, until_ms = parse_window(since, until)
@@ -418,7 +432,10 @@ def backfill(
 @click.argument(
     "snapshot",
     type=click.Choice(
-        ["contracts", "premium-index", "open-interest", "tickers", "depth", "book-tickers", "prices"]
+        [
+            *("contracts", "premium-index", "open-interest", "tickers", "depth", "book-tickers", "prices"),
+            *("balances", "positions", "commission-rates"),  # signed: the account's own (backfill/account.py)
+        ]
     ),
 )
 @click.option("--symbols", help="Comma-separated symbols, or 'all'. [default: all where the endpoint allows]")
@@ -437,10 +454,16 @@ def poll(
       bingx-recorder poll contracts
       bingx-recorder poll premium-index --every 60
       bingx-recorder poll depth --symbols BTC-USDT,ETH-USDT --every 5 --count 12
+      BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder poll balances --every 60
     """
     import signal
     import threading
 
+    from backfill.account import ACCOUNT_SNAPSHOTS
+
+    if snapshot in ACCOUNT_SNAPSHOTS:
+        _poll_account(settings, snapshot, every, count)
+        return
     from backfill.arguments import parse_symbols
     from backfill.contracts import listings, resolve
     from backfill.poll import SNAPSHOTS
@@ -462,6 +485,82 @@ def poll(
             raise UserError(str(error)) from None
         lake = Lake(settings.lake)
         summary = poll_snapshots(client, lake, chosen, wanted, every_s=every, count=count, stop=stop)
+    click.echo(summary.line())
+
+
+# --- account commands: signed REST (backfill income, poll balances|positions|commission-rates) ---
+
+
+def credentials(settings: Settings, config: Path | None = None) -> Any:
+    """The API key and secret: from BINGX_API_KEY / BINGX_API_SECRET, else from the config file's api_key /
+    api_secret (`record --config`, or the file BINGX_CONFIG names). Never from a flag: flags end up in shell
+    history and process lists. A missing one is a one-line UserError saying which."""
+    import tomllib
+
+    from exchange.signing import Credentials
+
+    key, secret = settings.api_key, settings.api_secret
+    path = config or (Path(os.environ["BINGX_CONFIG"]) if os.environ.get("BINGX_CONFIG") else None)
+    if (not key or not secret) and path is not None:
+        try:
+            document = tomllib.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise UserError(
+                f"config {path}: cannot read the API key from it: {type(error).__name__}"
+            ) from None
+        found = {**document, **document.get("record", {}), **document.get("credentials", {})}
+        key = key or (str(found["api_key"]) if found.get("api_key") else None)
+        secret = secret or (str(found["api_secret"]) if found.get("api_secret") else None)
+    if not key:
+        raise UserError("no API key: set BINGX_API_KEY (or api_key in the config file) for account data")
+    if not secret:
+        raise UserError("no API secret: set BINGX_API_SECRET (or api_secret in the config file)")
+    return Credentials(key, secret)
+
+
+def signed_client(settings: Settings, config: Path | None = None) -> Any:
+    """A SignedClient on the server's clock; a wrong key or secret fails here, as one line."""
+    from exchange.ratelimit import Limiter
+    from exchange.signed import SignedClient
+
+    client = SignedClient(settings.rest_url, credentials(settings, config), limiter=Limiter.bingx_default())
+    client.measure_offset()
+    return client
+
+
+def _backfill_income(settings: Settings, since: str | None, until: str | None) -> None:
+    from backfill.account import backfill_income
+    from backfill.arguments import parse_window
+    from storage.lake import Lake
+    from storage.state import State
+
+    try:
+        since_ms, until_ms = parse_window(since, until)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    with signed_client(settings) as client:
+        now_ms = int(client.wall_clock() * 1000)
+        state = State(settings.data_dir / "state")
+        summary = backfill_income(client, Lake(settings.lake), state, since_ms, until_ms, now_ms)
+    click.echo(summary.line())
+
+
+def _poll_account(settings: Settings, name: str, every: float | None, count: int | None) -> None:
+    import signal
+    import threading
+
+    from backfill.account import ACCOUNT_SNAPSHOTS
+    from backfill.poll import poll as poll_snapshots
+    from storage.lake import Lake
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with signed_client(settings) as client:
+        snapshot = ACCOUNT_SNAPSHOTS[name]
+        summary = poll_snapshots(
+            client, Lake(settings.lake), snapshot, None, every_s=every, count=count, stop=stop
+        )
     click.echo(summary.line())
 
 

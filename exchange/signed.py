@@ -15,7 +15,7 @@ import orjson
 import requests
 
 from exchange.backoff import backoff
-from exchange.errors import RateLimited, RetryableError
+from exchange.errors import FatalError, RateLimited, RetryableError
 from exchange.rest import _RETRYABLE_TRANSPORT, RestClient
 from exchange.signing import (
     API_KEY_HEADER,
@@ -31,6 +31,26 @@ log = logging.getLogger(__name__)
 SERVER_TIME_PATH: Final = "/openApi/swap/v2/server/time"
 RECV_WINDOW_MS: Final = 5000  # BingX's default; a request older than this on arrival is refused (100421)
 LISTEN_KEY: Final = "listenKey"
+
+
+# BingX's authentication refusals (BINGX_API.md §15.1): what each means for the user, in one line.
+_AUTH_HINTS: Final = {
+    100413: "BingX refused the API key (code 100413): check BINGX_API_KEY",
+    100001: "BingX refused the signature (code 100001): the API secret does not match the key; "
+    "check BINGX_API_SECRET",
+    100412: "BingX got no signature (code 100412)",
+    100419: "BingX refused this IP for the API key (code 100419): add it to the key's IP whitelist",
+    100421: "BingX refused the timestamp (code 100421): the clock is off by more than recvWindow",
+    100004: "the API key lacks the permission this endpoint needs (code 100004)",
+}
+
+
+class Unauthorized(FatalError):
+    """BingX refused the credentials (wrong key or secret, IP whitelist, clock): fix the setup, then retry."""
+
+    def __init__(self, path: str, code: int) -> None:
+        super().__init__(f"{path}: {_AUTH_HINTS[code]}")
+        self.code = code
 
 
 class SignedClient(RestClient):
@@ -127,6 +147,17 @@ class SignedClient(RestClient):
                 if isinstance(parsed, dict) and "code" not in parsed and LISTEN_KEY in parsed:
                     return parsed
             return self._classify(f"{method} {path}", shown, response, expire_ms)
+
+    def _classify(
+        self, path: str, params: Mapping[str, Any], response: requests.Response, expire_ms: int | None
+    ) -> dict[str, Any]:
+        try:
+            code = orjson.loads(response.content).get("code")
+        except (orjson.JSONDecodeError, AttributeError):
+            code = None
+        if isinstance(code, int) and code in _AUTH_HINTS:
+            raise Unauthorized(path, code)
+        return super()._classify(path, params, response, expire_ms)
 
     def _request_parts(self, path: str, params: dict[str, Any], form: str) -> tuple[str, bytes | None]:
         base = f"{self.base_url}{path}"

@@ -102,9 +102,10 @@ class _RedactSignatures(logging.Filter):
 _FILTER = _RedactSignatures()
 
 
-def redact_request_logs() -> None:
-    """Install (once) a filter that strips signatures from the HTTP library's request log lines."""
-    for name in _URL_LOGGERS:
+def redact_request_logs(*more: str) -> None:
+    """Install (once) a filter that strips signatures from the HTTP library's request log lines (and from
+    the loggers named in `more`)."""
+    for name in (*_URL_LOGGERS, *more):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

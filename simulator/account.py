@@ -84,6 +84,7 @@ class Account:
         self._ids = 1_900_000_000_000_000_000  # order ids beyond 2^53: they must never pass through a float
         self._fills = 0
         self._last_event_ms = 0
+        self.paused = False  # the knob: no live fills or settlements while set
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seed_history(self.clock_ms())
@@ -182,6 +183,8 @@ class Account:
         while not self._stop.wait(0.02):
             now = self.clock_ms()
             self._expire_due(now)
+            if self.paused:
+                continue
             if options.fill_every_s is not None and now >= next_fill:
                 next_fill = now + round(options.fill_every_s * 1000)
                 self.trade()
