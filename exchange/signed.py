@@ -89,7 +89,7 @@ class SignedClient(RestClient):
         after = self._local_clock()
         server_ms = int(body["data"]["serverTime"])
         self.offset_ms = server_ms - round((before + after) * 500)
-        log.info("server clock offset %+d ms (round trip %.0f ms)", self.offset_ms, (after - before) * 1000)
+        log.debug("server clock offset %+d ms (round trip %.0f ms)", self.offset_ms, (after - before) * 1000)
         return self.offset_ms
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -61,7 +61,9 @@ def test_every_delivered_event_lands_once_across_a_listen_key_expiry(tmp_path: P
     missed = [e for e in events if not e.delivered_to]
     assert all(landed[event_id(e.message)] == 1 for e in delivered)
     assert set(landed) <= {event_id(e.message) for e in events}
-    steps = Counter(r["event"] for r in query(lake, "SELECT event FROM stream_events WHERE topic = 'account'"))
+    steps = Counter(
+        r["event"] for r in query(lake, "SELECT event FROM stream_events WHERE topic = 'account'")
+    )
     assert steps["listen_key_created"] >= 2 and steps["listen_key_expired"] == 1
     assert steps["listen_key_deleted"] == 1
     if missed:  # events pushed while the key was dead are a listed gap, reconciled from REST income
