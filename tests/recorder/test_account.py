@@ -8,6 +8,7 @@ from typing import Any
 
 from exchange.signed import SignedClient
 from exchange.signing import Credentials
+from recorder.account import AccountOptions as AccountStreamOptions
 from recorder.account import AccountStream
 from recorder.runner import Recorder
 from schemas.account_stream import event_id, from_account_event
@@ -20,13 +21,15 @@ from tests.recorder.conftest import FAST, options, query, recording, wait_for
 ACCOUNT = AccountOptions(history_days=2, fill_every_s=0.15, settle_every_s=0.5)
 
 
-def _factory(sim: Simulator, data_dir: Path, connection: Any) -> Any:
+def _factory(
+    sim: Simulator, data_dir: Path, connection: Any, options: AccountStreamOptions | None = None
+) -> Any:
     client = SignedClient(sim.rest_url or "", Credentials(ACCOUNT.api_key, ACCOUNT.secret), attempts=3)
     client.measure_offset()
 
     def build(journal: Any, receiver: Any, name: str) -> AccountStream:
         state, lake = State(data_dir / "state"), Lake(data_dir / "lake")
-        return AccountStream(client, sim.ws_url, journal, state, lake, name, connection, receiver)
+        return AccountStream(client, sim.ws_url, journal, state, lake, name, connection, receiver, options)
 
     return build
 
@@ -78,3 +81,25 @@ def test_every_delivered_event_lands_once_across_a_listen_key_expiry(tmp_path: P
         if path.is_file():
             content = path.read_bytes()
             assert not any(key.encode() in content for key in keys), path
+
+
+def test_a_key_the_exchange_dropped_is_found_by_the_next_extend_and_replaced(tmp_path: Path) -> None:
+    with Simulator(symbols=["BTC-USDT"], account=ACCOUNT, **FAST) as sim:
+        account = sim.account
+        opts = options(sim, [], [], lake_interval_s=0.5)
+        fast = AccountStreamOptions(extend_every_s=0.3)
+        recorder = Recorder(tmp_path, opts, account=_factory(sim, tmp_path, opts.connection, fast))
+        with recording(tmp_path, opts, recorder):
+            wait_for(lambda: sum(r.path.endswith("userDataStream") for r in sim.rest_ledger.requests) >= 3)
+            first = next(iter(account.listen_keys))
+            account.delete_listen_key(first)  # gone server-side, without a listenKeyExpired push
+            wait_for(lambda: len(account.listen_keys) == 1 and first not in account.listen_keys)
+            wait_for(lambda: bool(account.events) and bool(account.events[-1].delivered_to))
+    steps = Counter(
+        r["event"]
+        for r in query(tmp_path / "lake", "SELECT event FROM stream_events WHERE topic = 'account'")
+    )
+    assert steps["listen_key_extended"] >= 1 and steps["listen_key_lost"] == 1, steps
+    assert steps["listen_key_created"] >= 2 and steps["reconnect"] >= 1, steps
+    methods = Counter(r.params.get("timestamp") is None for r in sim.rest_ledger.requests)
+    assert methods[True] >= 4  # the listenKey calls carry the API key header only, no signature
