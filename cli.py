@@ -231,6 +231,11 @@ def views(settings: Settings, database: Path) -> None:
 @click.option("--seed", default=0, show_default=True, help="Market seed: same seed, same trades and bars.")
 @click.option("--rate", default=1.0, show_default=True, help="Push cadence multiplier (2 = twice as often).")
 @click.option("--trades-per-second", default=2.0, show_default=True, help="Average trades per symbol.")
+@click.option(
+    "--account",
+    is_flag=True,
+    help="Also simulate a trader's account (signed endpoints, listenKey stream); prints its test key.",
+)
 def simulate(
     host: str,
     ws_port: int,
@@ -240,6 +245,7 @@ def simulate(
     seed: int,
     rate: float,
     trades_per_second: float,
+    account: bool = False,
 ) -> None:
     """Serve a local BingX (WebSocket + REST) from a seeded market until Ctrl-C.
 
@@ -251,6 +257,8 @@ def simulate(
       export BINGX_WS_URL=ws://127.0.0.1:8765/swap-market BINGX_REST_URL=http://127.0.0.1:8080
       bingx-recorder record --symbols BTC-USDT --channels trade --duration 30
       curl -X POST 'http://127.0.0.1:8081/faults/drop'   # break every WebSocket connection
+      bingx-recorder simulate --account &   # also prints the simulated account's (test) key and secret
+      curl -X POST 'http://127.0.0.1:8081/faults/expire-listen-keys'
     """
     import signal
     import threading
@@ -264,7 +272,12 @@ def simulate(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    from simulator.account import AccountOptions
+
+    # A test account that trades every 5 s and settles funding every 30 s, so the stream has something to say.
+    simulated = AccountOptions(fill_every_s=5.0, settle_every_s=30.0) if account else None
     sim = Simulator(
+        account=simulated,
         symbols=names,
         seed=seed,
         rate=rate,
@@ -277,6 +290,8 @@ def simulate(
     with sim:
         urls = f"BINGX_WS_URL={sim.ws_url}"
         urls += f" BINGX_REST_URL={sim.rest_url}" if sim.rest_url else ""
+        if simulated is not None:  # the simulator's own test values, not credentials of any real account
+            urls += f" BINGX_API_KEY={simulated.api_key} BINGX_API_SECRET={simulated.secret}"
         click.echo(f"export {urls}")
         click.echo(f"# or: bingx-recorder --ws-url {sim.ws_url} --rest-url {sim.rest_url or '-'} record ...")
         if sim.admin_url:

@@ -63,6 +63,8 @@ class AdminServer:
             faults.incr_repeat(count, symbol)
         elif fault == "clear":
             faults.clear()
+        elif fault == "expire-listen-keys" and self.simulator.account is not None:
+            return {"expired": self.simulator.account.expire_listen_keys()}
         else:
             raise UnknownFault(f"unknown fault {fault!r}; {USAGE}")
         return {"ok": True}
