@@ -87,7 +87,7 @@ def backfill_income(
     until = min(until_ms if until_ms is not None else now_ms, now_ms)
     summary = IncomeSummary(start, max(start, until))
     for window_start, window_end in windows(start, until):
-        rows, pages = window_rows(client, window_start, window_end, limit)
+        rows, pages = window_rows(client, window_start, window_end, limit, lake)
         summary.windows += 1
         summary.pages += pages
         summary.rows += len(rows)
@@ -99,7 +99,9 @@ def backfill_income(
     return summary
 
 
-def window_rows(client: RestClient, start_ms: int, end_ms: int, limit: int) -> tuple[list[Row], int]:
+def window_rows(
+    client: RestClient, start_ms: int, end_ms: int, limit: int, lake: Lake | None = None
+) -> tuple[list[Row], int]:
     """Every income row with start <= time < end, paged; return (rows, pages fetched).
 
     Pages are newest first (the 2026 capture) or oldest first; either way the next page's bound is the
@@ -111,7 +113,7 @@ def window_rows(client: RestClient, start_ms: int, end_ms: int, limit: int) -> t
     pages = 0
     while low <= high:
         query = {"startTime": low, "endTime": high, "limit": limit}
-        page = _convert(client.get(INCOME.rest_path or "", query), query)
+        page = _convert(client.get(INCOME.rest_path or "", query), query, lake)
         pages += 1
         fresh = [row for row in page if _key(row) not in seen]
         seen.update((_key(row), row) for row in fresh)
@@ -134,12 +136,16 @@ def window_rows(client: RestClient, start_ms: int, end_ms: int, limit: int) -> t
     return rows, pages
 
 
-def _convert(envelope: dict[str, Any], query: dict[str, Any]) -> list[Row]:
+def _convert(envelope: dict[str, Any], query: dict[str, Any], lake: Lake | None) -> list[Row]:
     assert INCOME.from_rest is not None
     try:
         return INCOME.from_rest(envelope, query)
     except ConversionError as error:
-        raise PagingError(f"{INCOME.rest_path} {query}: {error}") from None
+        kept = ""
+        if lake is not None:  # never dropped: the page is kept raw with the reason
+            lake.reject(INCOME.name, str(envelope), str(error), "backfill", datetime.now(UTC))
+            kept = f" (kept in _rejects/{INCOME.name})"
+        raise PagingError(f"{INCOME.rest_path} {query}: {error}{kept}") from None
 
 
 def _key(row: Row) -> tuple[Any, ...]:

@@ -40,7 +40,6 @@ _EXPIRED = b'"listenKeyExpired"'
 @dataclass(frozen=True)
 class AccountOptions:
     extend_every_s: float = 1800.0  # BingX: valid 60 min, extend every ~30 min
-    key_lifetime_s: float = 3600.0  # without a successful extend for this long, the key is gone
     live_every_s: float = 1.0  # how often the live instant is saved (bounds the gap after a kill -9)
     reconcile_margin_ms: int = 2000  # income fetched this far either side of a gap
 
@@ -238,11 +237,19 @@ class AccountStream:
                 self._save_live(_now_ms())
             keys = connection.keys
             if keys.current is not None and now - keys.extended_at >= options.extend_every_s:
+                # A failed extend (404, or no answer) replaces the key at once: there is never an hour
+                # without a successful extend on a key still in use.
                 if not keys.extend():
                     connection.cut()
-            elif keys.current is not None and now - keys.extended_at >= options.key_lifetime_s:
-                connection.cut()
+                self._remeasure()
             self._reconcile_pending()
+
+    def _remeasure(self) -> None:
+        """Re-measure the server's clock offset (weeks-long runs drift); a failure keeps the old one."""
+        try:
+            self.client.measure_offset()
+        except ExchangeError as error:
+            log.warning("account stream: server time not measured: %s", self.connection.keys.hide(str(error)))
 
     def _save_live(self, live_ms: int) -> None:
         try:
