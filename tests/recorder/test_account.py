@@ -6,8 +6,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from exchange.signed import SignedClient
-from exchange.signing import Credentials
+from exchange.signing import Credentials, short_hash
 from recorder.account import AccountOptions as AccountStreamOptions
 from recorder.account import AccountStream
 from recorder.runner import Recorder
@@ -61,7 +63,7 @@ def test_every_delivered_event_lands_once_across_a_listen_key_expiry(tmp_path: P
             wait_for(lambda: account.events[-1].delivered_to != ())
             account.paused = True
         events = list(account.events)
-        keys = list(account.listen_keys) + list(account.expired_notified)
+        keys = set(account.listen_keys) | account.expired_notified
     lake = tmp_path / "lake"
     landed = _landed(lake)
     delivered = [e for e in events if e.delivered_to]
@@ -77,9 +79,15 @@ def test_every_delivered_event_lands_once_across_a_listen_key_expiry(tmp_path: P
         assert steps["gap"] >= 1 and steps["reconciled"] >= 1
         income = {r["tran_id"] for r in query(lake, "SELECT tran_id FROM income")}
         assert {i for e in missed for i in e.income_ids} <= income
+    expired = query(lake, "SELECT text FROM raw_messages WHERE text LIKE '%listenKeyExpired%'")
+    assert [
+        r["text"].count(short_hash(key)) for r in expired for key in keys if short_hash(key) in r["text"]
+    ] == [1]
     for path in tmp_path.rglob("*"):
         if path.is_file():
             content = path.read_bytes()
+            if path.suffix == ".parquet":  # compressed: search the decoded values, not the bytes
+                content = str(pq.read_table(path).to_pylist()).encode()
             assert not any(key.encode() in content for key in keys), path
 
 
