@@ -535,10 +535,9 @@ def credentials(settings: Settings, config: Path | None = None) -> Any:
 
 def signed_client(settings: Settings, config: Path | None = None) -> Any:
     """A SignedClient on the server's clock; a wrong key or secret fails here, as one line."""
-    from exchange.ratelimit import Limiter
-    from exchange.signed import SignedClient
+    from exchange.signed import SignedClient, account_limiter
 
-    client = SignedClient(settings.rest_url, credentials(settings, config), limiter=Limiter.bingx_default())
+    client = SignedClient(settings.rest_url, credentials(settings, config), limiter=account_limiter())
     client.measure_offset()
     return client
 

@@ -16,6 +16,7 @@ import requests
 
 from exchange.backoff import backoff
 from exchange.errors import FatalError, RateLimited, RetryableError
+from exchange.ratelimit import BINGX_BUDGETS, Budget, Limiter
 from exchange.rest import _RETRYABLE_TRANSPORT, RestClient
 from exchange.signing import (
     API_KEY_HEADER,
@@ -43,6 +44,21 @@ _AUTH_HINTS: Final = {
     100421: "BingX refused the timestamp (code 100421): the clock is off by more than recvWindow",
     100004: "the API key lacks the permission this endpoint needs (code 100004)",
 }
+
+
+# The signed endpoints' own budgets (SEED: "rate limitation by UID: 5/s" for balance, positions, income and
+# commission rate; 2/s for the listenKey calls, BINGX_API.md §16), on top of the published market ones.
+ACCOUNT_BUDGETS: Final = (
+    Budget(
+        "account endpoint", 5, 1.0, ("/openApi/swap/v2/user/", "/openApi/swap/v3/user/"), per_endpoint=True
+    ),
+    Budget("listenKey", 2, 1.0, ("/openApi/user/auth/userDataStream",)),
+)
+
+
+def account_limiter() -> Limiter:
+    """A limiter for BingX's published market budgets plus the signed endpoints' UID budgets."""
+    return Limiter((*BINGX_BUDGETS, *ACCOUNT_BUDGETS))
 
 
 class Unauthorized(FatalError):

@@ -136,14 +136,14 @@ def record(flags: dict[str, Any], endpoints: Endpoints) -> None:
 
 def account_factory(endpoints: Endpoints, options: RecordOptions) -> Any:
     """Check the credentials now (one line and exit 1 if BingX refuses them); return the stream's factory."""
-    from exchange.signed import SignedClient
+    from exchange.signed import SignedClient, account_limiter
     from recorder.account import AccountStream
     from storage.lake import Lake
     from storage.state import State
 
     if endpoints.credentials is None:
         raise ConfigError("record --account needs an API key and secret (BINGX_API_KEY / BINGX_API_SECRET)")
-    client = SignedClient(endpoints.rest_url, endpoints.credentials, attempts=3)
+    client = SignedClient(endpoints.rest_url, endpoints.credentials, attempts=3, limiter=account_limiter())
     client.measure_offset()
     client.get("/openApi/swap/v2/user/commissionRate")  # signed: a wrong key or secret fails here
 

@@ -48,6 +48,8 @@ def test_backfill_income_equals_the_ledger_over_pages_and_windows_and_a_rerun_wr
     assert len(windows) >= 6  # three 7-day windows, two pages each at least
     assert max(int(r.params["endTime"]) - int(r.params["startTime"]) for r in windows) <= 7 * DAY_MS
     assert all(r.code == 0 for r in windows)
+    times = [r.time_ms for r in windows]  # BingX's UID budget for income: 5 a second
+    assert all(later - earlier >= 1000 for earlier, later in zip(times, times[5:], strict=False))
     landed = query(tmp_path / "lake", f"SELECT {COLUMNS} FROM income ORDER BY time, tran_id")
     assert landed == _ledger(sim)
     again = _run(sim, tmp_path, "backfill", "income", "--since", since)
