@@ -109,8 +109,19 @@ class SignedClient(RestClient):
         return self.offset_ms
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Signed GET: recvWindow and timestamp added, signature last (RestClient does the signing)."""
-        return super().get(path, {"recvWindow": self.recv_window_ms, **(params or {})})
+        """Signed GET: recvWindow and timestamp added, signature last (RestClient does the signing).
+
+        A timestamp refusal (100421) re-measures the server's clock once and tries again: over weeks the
+        two clocks drift apart.
+        """
+        stamped = {"recvWindow": self.recv_window_ms, **(params or {})}
+        try:
+            return super().get(path, stamped)
+        except Unauthorized as error:
+            if error.code != 100421 or path == SERVER_TIME_PATH:
+                raise
+            self.measure_offset()
+            return super().get(path, stamped)
 
     def send(
         self, method: str, path: str, params: Mapping[str, Any] | None = None, form: str = "key-only"

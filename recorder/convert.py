@@ -202,6 +202,7 @@ class Converter:
         if record.kind != DATA or not isinstance(message, dict):
             if isinstance(message, dict) and is_account_event(message):
                 self._account(message, record, out)
+                return "account"  # raw_messages.topic of the listenKey stream's frames
             return None
         topic = str(message.get("dataType"))
         dataset = self._dataset(topic)

@@ -34,10 +34,17 @@ def _client(sim: Simulator, key: str = ACCOUNT.api_key, secret: str = ACCOUNT.se
 def test_the_measured_server_time_offset_makes_signed_requests_pass_the_recv_window(sim: Simulator) -> None:
     with _client(sim) as client:
         with pytest.raises(Unauthorized, match="100421"):
-            client.get(BALANCE)  # a minute behind the server: outside the 5 s recvWindow
+            client.send("GET", BALANCE, form="query")  # a minute behind the server: outside recvWindow
         offset = client.measure_offset()
         assert abs(offset - AHEAD_MS) < 1000
         assert client.get(BALANCE)["data"][0]["asset"] == "USDT"
+
+
+def test_a_timestamp_refusal_remeasures_the_clock_and_retries_once(sim: Simulator) -> None:
+    with _client(sim) as client:
+        assert client.offset_ms == 0  # never measured: the first answer is 100421
+        assert client.get(BALANCE)["data"][0]["asset"] == "USDT"
+        assert abs(client.offset_ms - AHEAD_MS) < 1000
 
 
 def test_the_body_form_and_the_query_form_are_both_accepted(sim: Simulator) -> None:
