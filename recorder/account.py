@@ -224,6 +224,8 @@ class AccountStream:
         dark = self.connection.dark_since_ms
         if dark is not None:  # the next run reconciles from the moment this socket closed
             self._save_live(dark)
+        # One quick try: SIGTERM to exit stays within seconds; an undeleted key expires within the hour.
+        self.client.attempts, self.client.timeout_s = 1, 2.0
         self.connection.keys.delete()
 
     def _run(self) -> None:

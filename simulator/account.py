@@ -34,8 +34,8 @@ def wall_ms() -> int:
 class AccountOptions:
     """Knobs of the simulated account. The key and secret are test values, never real credentials."""
 
-    api_key: str = "sim-api-key-7d1c"
-    secret: str = "sim-api-secret-4b2e9a"
+    api_key: str = field(default="sim-api-key-7d1c", repr=False)  # never in a repr, a log or test output
+    secret: str = field(default="sim-api-secret-4b2e9a", repr=False)
     history_days: float = 20.0  # income history before the simulator started (fills + funding)
     fills_per_day: int = 24
     fill_every_s: float | None = None  # live: an order fills this often (None: no live trading)
