@@ -30,6 +30,7 @@ WINDOW_MS: Final = 7 * DAY_MS  # BingX refuses a longer range
 RETENTION_MS: Final = 90 * DAY_MS  # "Only keep the last 3 months data"
 RETENTION_MARGIN_MS: Final = 60_000  # start a little inside the retention: our clock and theirs differ
 PAGE_LIMIT: Final = 1000  # BingX's maximum page
+SETTLE_MS: Final = 60_000  # a first run stops this far before now: a row booked late is fetched next time
 CURSOR: Final = "income"  # state/income.json: {"until_ms": end of the last window written}
 
 ACCOUNT_SNAPSHOTS = {
@@ -73,6 +74,7 @@ def backfill_income(
     now_ms: int,
     limit: int = PAGE_LIMIT,
     on_window: Callable[[int, int, int], None] | None = None,
+    settle_ms: int = SETTLE_MS,
 ) -> IncomeSummary:
     """Fetch every income row in [since, until) into the lake (source='backfill'); return what was done.
 
@@ -82,9 +84,9 @@ def backfill_income(
     floor = now_ms - RETENTION_MS + RETENTION_MARGIN_MS
     cursor = (state.read(CURSOR) or {}).get("until_ms") if state is not None else None
     start = max(x for x in (since_ms, cursor, floor) if x is not None)
-    if since_ms is not None and since_ms < floor:
+    if since_ms is not None and since_ms < floor and start == floor:
         log.warning("income before %s is past BingX's 3-month retention; starting there", _iso(floor))
-    until = min(until_ms if until_ms is not None else now_ms, now_ms)
+    until = min(until_ms if until_ms is not None else now_ms, now_ms - settle_ms)
     summary = IncomeSummary(start, max(start, until))
     for window_start, window_end in windows(start, until):
         rows, pages = window_rows(client, window_start, window_end, limit, lake)

@@ -277,7 +277,7 @@ class AccountStream:
         now_ms = int(self.client.wall_clock() * 1000)
         try:
             summary = backfill_income(
-                self.client, self.lake, None, start_ms - margin, end_ms + margin, now_ms + margin
+                self.client, self.lake, None, start_ms - margin, end_ms + margin, now_ms + margin, settle_ms=0
             )
         except (ExchangeError, OSError) as error:
             connection.event("reconcile_failed", detail=connection.keys.hide(str(error)))
