@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 LISTEN_KEY_PATH = "/openApi/user/auth/userDataStream"
 TOPIC = "account"  # the stream_events topic of every account-stream row
 LIVE_STATE = "account_stream"  # state/account_stream.json: {"live_ms": last instant a socket was live}
+# After a crash the last events before it may have been in the socket, unread: the gap starts this much
+# earlier than the last saved live instant (which is itself up to live_every_s old).
+CRASH_MARGIN_MS = 2000
 _EXPIRED = b'"listenKeyExpired"'
 
 
@@ -197,13 +200,16 @@ class AccountStream:
         self.client, self.lake, self.state = client, lake, data_dir_state
         self.options = options or AccountOptions()
         saved = self.state.read(LIVE_STATE) or {}
+        dark_since = saved.get("live_ms")
+        if dark_since is not None and not saved.get("clean"):
+            dark_since -= CRASH_MARGIN_MS
         self.connection = AccountConnection(
             name,
             journal,
             replace(connection, url=ws_url),
             client,
             receiver,
-            dark_since_ms=saved.get("live_ms"),
+            dark_since_ms=dark_since,
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"account-{name}", daemon=True)
@@ -223,7 +229,7 @@ class AccountStream:
         self._reconcile_pending()
         dark = self.connection.dark_since_ms
         if dark is not None:  # the next run reconciles from the moment this socket closed
-            self._save_live(dark)
+            self._save_live(dark, clean=True)
         # One quick try: SIGTERM to exit stays within seconds; an undeleted key expires within the hour.
         self.client.attempts, self.client.timeout_s = 1, 2.0
         self.connection.keys.delete()
@@ -253,9 +259,9 @@ class AccountStream:
         except ExchangeError as error:
             log.warning("account stream: server time not measured: %s", self.connection.keys.hide(str(error)))
 
-    def _save_live(self, live_ms: int) -> None:
+    def _save_live(self, live_ms: int, clean: bool = False) -> None:
         try:
-            self.state.write(LIVE_STATE, {"live_ms": live_ms})
+            self.state.write(LIVE_STATE, {"live_ms": live_ms, "clean": clean})
         except OSError as error:
             log.warning("account stream: cannot save the live instant: %s", error)
 

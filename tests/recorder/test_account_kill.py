@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -57,6 +58,17 @@ def _landed(lake: Path) -> Counter[str]:
 
 def _rows_of(event: AccountEvent) -> int:
     return len(from_account_event(event.message)[1])
+
+
+def _window(detail: str) -> tuple[int, int]:
+    """The (from, to) of a gap row's detail, "no live account socket from <iso> to <iso>", in epoch ms."""
+    _, _, span = detail.partition(" from ")
+    start, _, end = span.partition(" to ")
+    return (_ms(start), _ms(end))
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def _no_socket(sim: Simulator) -> bool:
@@ -112,6 +124,16 @@ def test_account_events_once_across_an_expiry_and_a_kill_9_and_no_secret_anywher
         e for e in events if e.delivered_to and (e.time_ms < killed_ms - 1000 or e.time_ms > killed_ms)
     ]
     assert settled and all(landed[event_id(e.message)] == _rows_of(e) for e in settled), f"seed {SEED}"
+    income = {r["tran_id"] for r in query(lake, "SELECT tran_id FROM income")}
+    # Pushed in the last second before the kill: landed, or (still unread in the socket when the process died)
+    # inside the gap that starts at the last saved live instant, with their income reconciled from REST.
+    last_second = [e for e in events if e.delivered_to and killed_ms - 1000 <= e.time_ms <= killed_ms]
+    windows = [
+        _window(r["detail"]) for r in query(lake, "SELECT detail FROM stream_events WHERE event = 'gap'")
+    ]
+    unread = [e for e in last_second if landed[event_id(e.message)] == 0]
+    assert all(set(e.income_ids) <= income for e in unread), f"seed {SEED}"
+    assert all(any(lo <= e.time_ms <= hi for lo, hi in windows) for e in [*unread, *dark]), f"seed {SEED}"
     assert len(dark) == 6 and not any(e.delivered_to for e in dark)  # 3 fills: order + account update each
     steps = Counter(
         r["event"] for r in query(lake, "SELECT event FROM stream_events WHERE topic = 'account'")
@@ -119,7 +141,6 @@ def test_account_events_once_across_an_expiry_and_a_kill_9_and_no_secret_anywher
     assert steps["listen_key_expired"] == 1 and steps["listen_key_deleted"] == 1, steps
     gaps = query(lake, "SELECT detail FROM stream_events WHERE event = 'gap'")
     assert len(gaps) >= 2 and steps["reconciled"] >= 2, steps
-    income = {r["tran_id"] for r in query(lake, "SELECT tran_id FROM income")}
     assert {i for e in dark for i in e.income_ids} <= income, f"seed {SEED}"
     secrets = [ACCOUNT.api_key, ACCOUNT.secret, "definitely-wrong-secret-5c", *listen_keys]
     for path in [*data_dir.rglob("*"), *logs.iterdir()]:
