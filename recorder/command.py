@@ -31,6 +31,7 @@ KEYS = {
     "lake_interval": float,
     "api_key": str,  # record --account: read by cli.credentials, never a flag
     "api_secret": str,
+    "credentials": dict,  # a [credentials] table holding the two above
 }
 
 
