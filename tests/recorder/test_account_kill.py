@@ -92,11 +92,13 @@ def test_account_events_once_across_an_expiry_and_a_kill_9_and_no_secret_anywher
                 account.expire_listen_keys()
                 wait_for(lambda: len(account.listen_keys) >= 2 and bool(account.events[-1].delivered_to), 30)
                 time.sleep(rng.uniform(0.3, 1.5))  # the kill point, seeded
+                # Trading stops first: an event pushed after the kill could reach a socket the simulator
+                # has not yet seen die, and would count as delivered.
+                account.paused = True
                 killed_ms = int(time.time() * 1000)
                 child.send_signal(signal.SIGKILL)
             finally:
                 child.wait(10)
-        account.paused = True
         wait_for(lambda: _no_socket(sim), 10)
         for _ in range(3):
             account.trade()  # nobody is connected: these are the gap
