@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from simulator.account_wire import account_update, order_update, position_row
 from simulator.market import Market
-from simulator.prices import text_hash
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -127,8 +127,10 @@ class Account:
             realized = ((price - position.entry) * position.quantity).quantize(_Q)
             ids.append(self._income(t_ms, symbol, "REALIZED_PNL", realized, "close", order_id))
             position.quantity, position.entry = Decimal(0), Decimal(0)
-        order = _order(symbol, order_id, side, quantity, price, fee, realized, t_ms)
-        update = _account_update("ORDER", self.balance, fee + realized, t_ms, symbol, position)
+        order = order_update(symbol, order_id, side, quantity, price, fee, realized, t_ms)
+        update = account_update(
+            "ORDER", self.balance, fee + realized, t_ms, symbol, position.quantity, position.entry
+        )
         return [(order, ()), (update, tuple(ids))]
 
     def _settle(self, t_ms: int) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
@@ -141,7 +143,8 @@ class Account:
             notional = Decimal(self.market.mark_price(symbol, t_ms)) * position.quantity
             fee = -(notional * rate).quantize(_Q)
             tran = self._income(t_ms, symbol, "FUNDING_FEE", fee, "funding fee", "")
-            events.append((_account_update("FUNDING_FEE", self.balance, fee, t_ms, None, None), (tran,)))
+            update = account_update("FUNDING_FEE", self.balance, fee, t_ms, None, None, None)
+            events.append((update, (tran,)))
         return events
 
     def _income(self, t_ms: int, symbol: str, kind: str, amount: Decimal, info: str, trade: str) -> str:
@@ -302,7 +305,7 @@ class Account:
         with self.lock:
             held = [(s, p.quantity, p.entry) for s, p in self.positions.items() if p.quantity != 0]
         return [
-            _position_row(s, quantity, entry, Decimal(self.market.mark_price(s, now)), self.leverage[s], now)
+            position_row(s, quantity, entry, Decimal(self.market.mark_price(s, now)), self.leverage[s], now)
             for s, quantity, entry in held
             if symbol in (None, s)
         ]
@@ -313,95 +316,3 @@ class Account:
             return Decimal(0)
         mark = Decimal(self.market.mark_price(symbol, self.clock_ms()))
         return (mark - position.entry) * position.quantity
-
-
-def _order(
-    symbol: str,
-    order_id: str,
-    side: str,
-    quantity: Decimal,
-    price: Decimal,
-    fee: Decimal,
-    realized: Decimal,
-    t_ms: int,
-) -> dict[str, Any]:
-    return {
-        "e": "ORDER_TRADE_UPDATE",
-        "E": t_ms,
-        "o": {
-            "s": symbol,
-            "c": f"sim-{order_id[-6:]}",
-            "i": int(order_id),  # a JSON number beyond 2^53, as in the docs (BINGX_API.md §25)
-            "S": side,
-            "o": "MARKET",
-            "q": str(quantity),
-            "p": str(price),
-            "ap": str(price),
-            "x": "TRADE",
-            "X": "FILLED",
-            "N": "USDT",
-            "n": str(fee),
-            "T": t_ms,
-            "wt": "MARK_PRICE",
-            "ps": "BOTH",
-            "rp": str(realized),
-            "z": str(quantity),
-            "Z": str((quantity * price).quantize(_Q)),
-        },
-    }
-
-
-def _account_update(
-    reason: str,
-    balance: Decimal,
-    change: Decimal,
-    t_ms: int,
-    symbol: str | None,
-    position: _Position | None,
-) -> dict[str, Any]:
-    wallet = str(balance.quantize(_Q))
-    account: dict[str, Any] = {
-        "m": reason,
-        "B": [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": str(change)}],
-    }
-    if symbol is not None and position is not None:  # a funding fee on cross margin carries no P (§25)
-        account["P"] = [
-            {
-                "s": symbol,
-                "pa": str(position.quantity),
-                "ep": str(position.entry),
-                "up": "0",
-                "mt": "cross",
-                "iw": "0",
-                "ps": "BOTH",
-            }
-        ]
-    return {"e": "ACCOUNT_UPDATE", "E": t_ms, "T": t_ms, "a": account}
-
-
-def _position_row(
-    symbol: str, quantity: Decimal, entry: Decimal, mark: Decimal, leverage: int, now_ms: int
-) -> dict[str, Any]:
-    unrealized = ((mark - entry) * quantity).quantize(_Q)
-    return {
-        "positionId": str(text_hash(symbol) % 10**18),
-        "symbol": symbol,
-        "currency": "USDT",
-        "positionAmt": str(abs(quantity)),
-        "availableAmt": str(abs(quantity)),
-        "positionSide": "LONG" if quantity > 0 else "SHORT",
-        "isolated": False,
-        "avgPrice": str(entry),
-        "initialMargin": str((entry * abs(quantity) / leverage).quantize(_Q)),
-        "leverage": leverage,
-        "unrealizedProfit": str(unrealized),
-        "realisedProfit": "0",
-        "liquidationPrice": 0,
-        "pnlRatio": "0",
-        "maxMarginReduction": "0",
-        "riskRate": "0",
-        "markPrice": str(mark),
-        "positionValue": str((mark * abs(quantity)).quantize(_Q)),
-        "onlyOnePosition": True,
-        "updateTime": now_ms,
-    }
