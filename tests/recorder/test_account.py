@@ -127,3 +127,15 @@ def test_a_record_config_may_hold_the_credentials_and_account_alone_needs_no_top
     endpoints = Endpoints(tmp_path, "http://127.0.0.1:9", "ws://127.0.0.1:9/swap-market")
     opts, _ = options_from({"config": config}, endpoints, account=True)
     assert opts.symbols == [] and list(opts.channels) == [] and opts.lake_interval_s == 5
+
+
+def test_record_account_without_a_secret_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    argv = ["--data-dir", str(tmp_path), "record", "--account", "--duration", "1"]
+    env = {"BINGX_API_KEY": "some-key", "BINGX_API_SECRET": "", "BINGX_CONFIG": ""}
+    result = CliRunner().invoke(main, argv, env=env)
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "no API secret" in result.output
+    assert not (tmp_path / "journal").exists()  # refused before anything started
