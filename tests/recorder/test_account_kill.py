@@ -33,7 +33,15 @@ def _record(
 ) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "cli", "--data-dir", str(data_dir), "--ws-url", sim.ws_url]
     argv += ["--rest-url", sim.rest_url or "", "--log-level", "DEBUG", "record", "--account"]
-    argv += ["--silence-timeout", "5", "--lake-interval", "0.3"]
+    # converted journal segments are kept (not deleted), so the search below reads the journal too
+    argv += [
+        "--silence-timeout",
+        "5",
+        "--lake-interval",
+        "0.3",
+        "--journal-archive",
+        str(data_dir / "archive"),
+    ]
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -149,6 +157,8 @@ def test_account_events_once_across_an_expiry_and_a_kill_9_and_no_secret_anywher
     gaps = query(lake, "SELECT detail FROM stream_events WHERE event = 'gap'")
     assert len(gaps) >= 2 and steps["reconciled"] >= 2, steps
     assert {i for e in dark for i in e.income_ids} <= income, f"seed {SEED}"
+    archived = b"".join(p.read_bytes() for p in (data_dir / "archive").rglob("*") if p.is_file())
+    assert b"listenKeyExpired" in archived and b"listen_key_created" in archived  # the search can find things
     secrets = [ACCOUNT.api_key, ACCOUNT.secret, "definitely-wrong-secret-5c", *listen_keys]
     for path in [*data_dir.rglob("*"), *logs.iterdir()]:
         if path.is_file():
