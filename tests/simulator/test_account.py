@@ -68,3 +68,17 @@ def test_an_expired_listen_key_is_reported_once_and_cannot_be_extended() -> None
     assert account.expire_listen_keys() == 1 and told == [key]
     assert not account.is_valid(key) and not account.extend_listen_key(key)
     assert account.expire_listen_keys() == 0 and told == [key]
+
+
+def test_the_admin_endpoint_expires_listen_keys() -> None:
+    import json
+    import urllib.request
+
+    from simulator import Simulator
+
+    with Simulator(symbols=["BTC-USDT"], admin_port=0, account=AccountOptions(history_days=0)) as sim:
+        key = sim.account.create_listen_key()
+        request = urllib.request.Request(f"{sim.admin_url}/faults/expire-listen-keys", method="POST")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert json.loads(answer.read()) == {"expired": 1}
+        assert not sim.account.is_valid(key)
