@@ -336,6 +336,11 @@ def check(settings: Settings, dry_run: bool, deep: bool) -> None:
 @click.option("--seed", default=0, show_default=True, help="Market seed: same seed, same trades and bars.")
 @click.option("--rate", default=1.0, show_default=True, help="Push cadence multiplier (2 = twice as often).")
 @click.option("--trades-per-second", default=2.0, show_default=True, help="Average trades per symbol.")
+@click.option(
+    "--account",
+    is_flag=True,
+    help="Also simulate a trader's account (signed endpoints, listenKey stream); prints its test key.",
+)
 def simulate(
     host: str,
     ws_port: int,
@@ -345,6 +350,7 @@ def simulate(
     seed: int,
     rate: float,
     trades_per_second: float,
+    account: bool = False,
 ) -> None:
     """Serve a local BingX (WebSocket + REST) from a seeded market until Ctrl-C.
 
@@ -356,6 +362,8 @@ def simulate(
       export BINGX_WS_URL=ws://127.0.0.1:8765/swap-market BINGX_REST_URL=http://127.0.0.1:8080
       bingx-recorder record --symbols BTC-USDT --channels trade --duration 30
       curl -X POST 'http://127.0.0.1:8081/faults/drop'   # break every WebSocket connection
+      bingx-recorder simulate --account &   # also prints the simulated account's (test) key and secret
+      curl -X POST 'http://127.0.0.1:8081/faults/expire-listen-keys'
     """
     import signal
     import threading
@@ -369,7 +377,12 @@ def simulate(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    from simulator.account import AccountOptions
+
+    # A test account that trades every 5 s and settles funding every 30 s, so the stream has something to say.
+    simulated = AccountOptions(fill_every_s=5.0, settle_every_s=30.0) if account else None
     sim = Simulator(
+        account=simulated,
         symbols=names,
         seed=seed,
         rate=rate,
@@ -382,6 +395,8 @@ def simulate(
     with sim:
         urls = f"BINGX_WS_URL={sim.ws_url}"
         urls += f" BINGX_REST_URL={sim.rest_url}" if sim.rest_url else ""
+        if simulated is not None:  # the simulator's own test values, not credentials of any real account
+            urls += f" BINGX_API_KEY={simulated.api_key} BINGX_API_SECRET={simulated.secret}"
         click.echo(f"export {urls}")
         click.echo(f"# or: bingx-recorder --ws-url {sim.ws_url} --rest-url {sim.rest_url or '-'} record ...")
         if sim.admin_url:
@@ -426,6 +441,12 @@ def simulate(
     type=float,
     help="Seconds between lake writes [30]: lower shows data sooner, at more files and CPU.",
 )
+@click.option(
+    "--account",
+    is_flag=True,
+    default=None,
+    help="Also record the account stream (listenKey): needs BINGX_API_KEY/BINGX_API_SECRET or the config's.",
+)
 @click.pass_obj
 def record(settings: Settings, /, **flags: Any) -> None:
     """Record live WebSocket channels: journal first, then Parquet under <data-dir>/lake.
@@ -439,13 +460,15 @@ def record(settings: Settings, /, **flags: Any) -> None:
       bingx-recorder record --symbols BTC-USDT,ETH-USDT --channels trade,kline_1m,incrDepth --duration 60
       bingx-recorder record --symbols all --channels trade,kline_1m --topics-per-connection 150
       bingx-recorder record --config record.toml    # symbols = "all"  channels = ["trade", "bookTicker"]
+      BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder record --account --duration 3600
     """
     from recorder.command import ConfigError, Endpoints, options_from
     from recorder.command import record as run_record
     from recorder.topics import TopicError
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level)
+    keys = credentials(settings, flags.get("config")) if flags.get("account") else None
+    endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level, keys)
     try:
         options_from(dict(flags), endpoints)  # every argument checked before the data dir is touched
         writable_data_dir(settings)
@@ -458,8 +481,8 @@ def record(settings: Settings, /, **flags: Any) -> None:
 
 
 @main.command()
-@click.argument("series", type=click.Choice(["klines", "mark-klines", "funding", "trades"]))
-@click.option("--symbols", required=True, help="Comma-separated symbols, or 'all' (every listed contract).")
+@click.argument("series", type=click.Choice(["klines", "mark-klines", "funding", "trades", "income"]))
+@click.option("--symbols", help="Comma-separated symbols, or 'all' (every listed contract); not for income.")
 @click.option("--interval", "intervals", help="Comma-separated, for klines and mark-klines [default: 1m].")
 @click.option("--since", help="Start: YYYY-MM-DD (UTC) or epoch ms. Default: where the last run stopped.")
 @click.option("--until", help="End (exclusive): YYYY-MM-DD (UTC) or epoch ms. Default: now.")
@@ -494,6 +517,7 @@ def backfill(
       bingx-recorder backfill klines --symbols BTC-USDT,ETH-USDT --interval 1m,1h --since 2024-06-01
       bingx-recorder backfill funding --symbols all --since 2024-01-01 --until 2024-07-01
       bingx-recorder backfill trades --symbols BTC-USDT --since 1717200000000
+      BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder backfill income --since 2024-06-01
     """
     import sys
 
@@ -506,6 +530,11 @@ def backfill(
     from exchange.rest import RestClient
     from storage.lake import Lake
 
+    if series == "income":  # the account's own history: signed, no symbols (backfill/account.py)
+        _backfill_income(settings, since, until)
+        return
+    if not symbols:
+        raise UserError(f"backfill {series} needs --symbols, e.g. --symbols BTC-USDT")
     chosen = SERIES[series]
     try:
         since_ms, until_ms = parse_window(since, until)
@@ -536,7 +565,10 @@ def backfill(
 @click.argument(
     "snapshot",
     type=click.Choice(
-        ["contracts", "premium-index", "open-interest", "tickers", "depth", "book-tickers", "prices"]
+        [
+            *("contracts", "premium-index", "open-interest", "tickers", "depth", "book-tickers", "prices"),
+            *("balances", "positions", "commission-rates"),  # signed: the account's own (backfill/account.py)
+        ]
     ),
 )
 @click.option("--symbols", help="Comma-separated symbols, or 'all'. [default: all where the endpoint allows]")
@@ -559,10 +591,16 @@ def poll(
       bingx-recorder poll contracts
       bingx-recorder poll premium-index --every 60
       bingx-recorder poll depth --symbols BTC-USDT,ETH-USDT --every 5 --count 12
+      BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder poll balances --every 60
     """
     import signal
     import threading
 
+    from backfill.account import ACCOUNT_SNAPSHOTS
+
+    if snapshot in ACCOUNT_SNAPSHOTS:
+        _poll_account(settings, snapshot, every, count)
+        return
     from backfill.arguments import parse_symbols
     from backfill.contracts import listings, resolve
     from backfill.poll import SNAPSHOTS, PollSummary, Stopped, interruptible_sleep
@@ -593,6 +631,81 @@ def poll(
         summary = poll_snapshots(client, lake, chosen, wanted, every_s=every, count=count, stop=stop)
     if summary.rounds and summary.failed == summary.rounds:
         raise UserError(f"poll {snapshot}: all {summary.rounds} rounds failed; last: {summary.last_error}")
+    click.echo(summary.line())
+
+
+# --- account commands: signed REST (backfill income, poll balances|positions|commission-rates) ---
+
+
+def credentials(settings: Settings, config: Path | None = None) -> Any:
+    """The API key and secret: from BINGX_API_KEY / BINGX_API_SECRET, else from the config file's api_key /
+    api_secret (`record --config`, or the file BINGX_CONFIG names). Never from a flag: flags end up in shell
+    history and process lists. A missing one is a one-line UserError saying which."""
+    import tomllib
+
+    from exchange.signing import Credentials
+
+    key, secret = settings.api_key, settings.api_secret
+    path = config or (Path(os.environ["BINGX_CONFIG"]) if os.environ.get("BINGX_CONFIG") else None)
+    if (not key or not secret) and path is not None:
+        try:
+            document = tomllib.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise UserError(
+                f"config {path}: cannot read the API key from it: {type(error).__name__}"
+            ) from None
+        found = {**document, **document.get("record", {}), **document.get("credentials", {})}
+        key = key or (str(found["api_key"]) if found.get("api_key") else None)
+        secret = secret or (str(found["api_secret"]) if found.get("api_secret") else None)
+    if not key:
+        raise UserError("no API key: set BINGX_API_KEY (or api_key in the config file) for account data")
+    if not secret:
+        raise UserError("no API secret: set BINGX_API_SECRET (or api_secret in the config file)")
+    return Credentials(key, secret)
+
+
+def signed_client(settings: Settings, config: Path | None = None) -> Any:
+    """A SignedClient on the server's clock; a wrong key or secret fails here, as one line."""
+    from exchange.signed import SignedClient, account_limiter
+
+    client = SignedClient(settings.rest_url, credentials(settings, config), limiter=account_limiter())
+    client.measure_offset()
+    return client
+
+
+def _backfill_income(settings: Settings, since: str | None, until: str | None) -> None:
+    from backfill.account import backfill_income
+    from backfill.arguments import parse_window
+    from storage.lake import Lake
+    from storage.state import State
+
+    try:
+        since_ms, until_ms = parse_window(since, until)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    with signed_client(settings) as client:
+        now_ms = int(client.wall_clock() * 1000)
+        state = State(settings.data_dir / "state")
+        summary = backfill_income(client, Lake(settings.lake), state, since_ms, until_ms, now_ms)
+    click.echo(summary.line())
+
+
+def _poll_account(settings: Settings, name: str, every: float | None, count: int | None) -> None:
+    import signal
+    import threading
+
+    from backfill.account import ACCOUNT_SNAPSHOTS
+    from backfill.poll import poll as poll_snapshots
+    from storage.lake import Lake
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with signed_client(settings) as client:
+        snapshot = ACCOUNT_SNAPSHOTS[name]
+        summary = poll_snapshots(
+            client, Lake(settings.lake), snapshot, None, every_s=every, count=count, stop=stop
+        )
     click.echo(summary.line())
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 API_KEY_HEADER = "X-BX-APIKEY"
-_SIGNATURE = re.compile(r"(signature=)[^&\s'\"]+", re.IGNORECASE)
+# A listenKey in a URL is a bearer credential too (BINGX_API.md §16): redacted like a signature.
+_SIGNATURE = re.compile(r"((?:signature|listenKey)=)[^&\s'\"]+", re.IGNORECASE)
 REDACTED = "***"
 _URL_LOGGERS = ("urllib3.connectionpool",)  # logs every request line, query string included, at DEBUG
 
@@ -80,7 +81,7 @@ class Credentials:
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Replace every secret and every `signature=` value in text with ***."""
+    """Replace every secret and every `signature=` / `listenKey=` value in text with ***."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
@@ -92,7 +93,8 @@ class _RedactSignatures(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "signature=" in message.lower():
+        lowered = message.lower()
+        if "signature=" in lowered or "listenkey=" in lowered:
             record.msg, record.args = redact(message), None
         return True
 
@@ -100,9 +102,25 @@ class _RedactSignatures(logging.Filter):
 _FILTER = _RedactSignatures()
 
 
-def redact_request_logs() -> None:
-    """Install (once) a filter that strips signatures from the HTTP library's request log lines."""
-    for name in _URL_LOGGERS:
+def redact_request_logs(*more: str) -> None:
+    """Install (once) a filter that strips signatures from the HTTP library's request log lines (and from
+    the loggers named in `more`)."""
+    for name in (*_URL_LOGGERS, *more):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+def signed_params(params: Mapping[str, Any], secret: str, timestamp_ms: int) -> dict[str, Any]:
+    """Return the parameters with `timestamp` and `signature` for a JSON request body (BingX's body form).
+
+    The body form signs the same sorted, unencoded `key=value&...` string as the query form; the signature
+    then travels as one more JSON field.
+    """
+    stamped = {**params, "timestamp": timestamp_ms}
+    return {**stamped, "signature": sign(canonical_query(stamped, encode=False), secret)}
+
+
+def short_hash(token: str) -> str:
+    """Name a bearer token (a listenKey) in logs and stream_events without revealing it: 10 hex digits."""
+    return hashlib.sha256(token.encode()).hexdigest()[:10]

@@ -7,7 +7,7 @@ import math
 import signal
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ KEYS = {
     "refresh": float,
     "journal_archive": str,
     "lake_interval": float,
+    "api_key": str,  # record --account: read by cli.credentials, never a flag
+    "api_secret": str,
+    "credentials": dict,  # a [credentials] table holding the two above
 }
 
 
@@ -46,6 +49,7 @@ class Endpoints:
     rest_url: str
     ws_url: str
     log_level: str = "WARNING"
+    credentials: Any = field(default=None, repr=False)  # exchange.signing.Credentials for record --account
 
 
 def load_config(path: Path | None) -> dict[str, Any]:
@@ -73,14 +77,18 @@ def load_config(path: Path | None) -> dict[str, Any]:
     return config
 
 
-def options_from(flags: dict[str, Any], endpoints: Endpoints) -> tuple[RecordOptions, float | None]:
+def options_from(
+    flags: dict[str, Any], endpoints: Endpoints, account: bool = False
+) -> tuple[RecordOptions, float | None]:
     """Merge flags over the config file and build the recorder's options; raise one-line errors."""
     merged = {**load_config(flags.pop("config", None)), **{k: v for k, v in flags.items() if v is not None}}
-    if not merged.get("symbols") or not merged.get("channels"):
+    alone = account and not merged.get("symbols") and not merged.get("channels")  # no market topics
+    if not alone and (not merged.get("symbols") or not merged.get("channels")):
         raise TopicError("record needs --symbols and --channels (as flags or in --config)")
-    channels = check_channels(str(merged["channels"]).split(","))
+    channels = [] if alone else check_channels(str(merged["channels"]).split(","))
     try:
-        symbols = parse_symbols(str(merged["symbols"]))  # the same names and hint as backfill and poll
+        # the same names and hint as backfill and poll; no market topics when recording the account alone
+        symbols = [] if alone else parse_symbols(str(merged["symbols"]))
     except ValueError as error:
         raise TopicError(str(error)) from None
     connection = ConnectionOptions(
@@ -122,14 +130,16 @@ def record(flags: dict[str, Any], endpoints: Endpoints) -> None:
     """Run the recorder until SIGINT/SIGTERM or the duration; exit cleanly either way."""
     from exchange.rest import RestClient
 
-    options, duration = options_from(flags, endpoints)
+    account = bool(flags.pop("account", False))
+    options, duration = options_from(flags, endpoints, account)
     rest = RestClient(endpoints.rest_url, attempts=3)
+    factory = account_factory(endpoints, options) if account else None
     if options.symbols is None:
         try:
             tradable_symbols(rest)
         except ExchangeError as error:
             raise TopicError(f"--symbols all needs the contract list: {error}") from error
-    else:
+    elif options.symbols:  # [] with --account alone
         try:
             check_symbols(options.symbols, rest)
         except FatalError:
@@ -139,4 +149,27 @@ def record(flags: dict[str, Any], endpoints: Endpoints) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    Recorder(endpoints.data_dir, options, rest).run(stop, duration)
+    Recorder(endpoints.data_dir, options, rest, account=factory).run(stop, duration)
+
+
+def account_factory(endpoints: Endpoints, options: RecordOptions) -> Any:
+    """Check the credentials now (one line and exit 1 if BingX refuses them); return the stream's factory."""
+    from exchange.signed import SignedClient, account_limiter
+    from recorder.account import AccountStream
+    from storage.lake import Lake
+    from storage.state import State
+
+    if endpoints.credentials is None:
+        raise ConfigError("record --account needs an API key and secret (BINGX_API_KEY / BINGX_API_SECRET)")
+    client = SignedClient(endpoints.rest_url, endpoints.credentials, attempts=3, limiter=account_limiter())
+    client.measure_offset()
+    client.get("/openApi/swap/v2/user/commissionRate")  # signed: a wrong key or secret fails here
+
+    def build(journal: Any, receiver: Any, name: str) -> AccountStream:
+        state = State(endpoints.data_dir / "state")
+        lake = Lake(endpoints.data_dir / "lake")
+        return AccountStream(
+            client, endpoints.ws_url, journal, state, lake, name, options.connection, receiver
+        )
+
+    return build

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from recorder import books
 from schemas import DATASETS, dataset_for_channel
+from schemas.account_stream import ACCOUNT_EVENTS, from_account_event, is_account_event
 from schemas.dataset import ConversionError, Dataset, Row
 from storage.journal import BINARY, DATA, DROPPED, EVENT, JournalReader, Record
 from storage.lake import Lake, LakeBatch
@@ -199,6 +200,9 @@ class Converter:
                 self._reject(UNATTRIBUTED, text.decode(errors="replace"), "bad JSON", str(error), record)
                 return None
         if record.kind != DATA or not isinstance(message, dict):
+            if isinstance(message, dict) and is_account_event(message):
+                self._account(message, record, out)
+                return "account"  # raw_messages.topic of the listenKey stream's frames
             return None
         topic = str(message.get("dataType"))
         dataset = self._dataset(topic)
@@ -221,6 +225,23 @@ class Converter:
                 row["_record"] = record  # for _book_breaks; removed before writing
         out[dataset.name].extend(rows)
         return topic
+
+    def _account(self, message: dict[str, Any], record: Record, out: dict[str, list[Row]]) -> None:
+        """An account stream event (journaled as a control frame): into its dataset, or to _rejects."""
+        try:
+            dataset, rows = from_account_event(message)
+        except ConversionError as error:
+            name = ACCOUNT_EVENTS[str(message.get("e"))][0].name
+            self._reject(
+                name, record.payload.decode(errors="replace"), "conversion failed", str(error), record
+            )
+            return
+        if dataset is None:
+            return
+        for row in rows:
+            row["received_at"] = record.received_at_us
+            row["source"] = SOURCE
+        out[dataset.name].extend(rows)
 
     def _book_breaks(self, rows: Sequence[Row]) -> list[Row]:
         """stream_events rows for incrDepth ids that did not increase on a connection (repeat or reorder).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 CONTRACTS_PATH = "/openApi/swap/v2/quote/contracts"
 TRADABLE = 1  # contracts status: 1 online; 25 paused, 5 pre-online and 0 offline are refused by the WS
+
+
+# (journal, receiver, connection name) -> an object with start() and stop(): recorder.account.AccountStream
+AccountFactory = Callable[[JournalWriter, Receiver, str], Any]
 
 
 class Rest(Protocol):
@@ -65,8 +69,17 @@ def check_symbols(symbols: Sequence[str], rest: Rest) -> None:
 class Recorder:
     """Owns the journal writer, the connections and the converter for one data dir."""
 
-    def __init__(self, data_dir: Path, options: RecordOptions, rest: Rest | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        options: RecordOptions,
+        rest: Rest | None = None,
+        account: AccountFactory
+        | None = None,  # record --account: builds the account stream (recorder/account.py)
+    ) -> None:
         self.data_dir = data_dir
+        self.account_factory = account
+        self.account: Any = None
         self.options = options
         self.rest = rest
         self.run_id = f"{time.time_ns() // 1_000_000:x}"  # connection ids stay unique across restarts
@@ -88,6 +101,9 @@ class Recorder:
         converter = self._converter()
         self._receiver = Receiver()
         try:
+            if self.account_factory is not None:
+                self.account = self.account_factory(self._journal, self._receiver, f"{self.run_id}-account")
+                self.account.start()
             for group in groups:
                 self._connect(group)
             log.info("recording %d topics over %d connections", len(topics), len(self.connections))
@@ -159,6 +175,11 @@ class Recorder:
         )
 
     def _shutdown(self, converter: ConverterProcess | ConverterThread) -> None:
+        if self.account is not None:
+            try:
+                self.account.stop()  # journals its last events (disconnect, listen_key_deleted) first
+            except Exception:  # the market connections and the journal must still shut down cleanly
+                log.exception("account stream: stopping failed")
         for connection in self.connections:
             connection.stop()
         for connection in self.connections:

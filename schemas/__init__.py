@@ -2,6 +2,8 @@
 
 from functools import lru_cache
 
+from schemas.account import BALANCES, COMMISSION_RATES, INCOME, POSITIONS
+from schemas.account_stream import ACCOUNT_CONFIG_UPDATES, ACCOUNT_UPDATES, ORDER_UPDATES
 from schemas.contracts import CONTRACTS
 from schemas.dataset import Dataset
 from schemas.depth import BOOK_UPDATES, DEPTH_SNAPSHOTS
@@ -30,6 +32,13 @@ DATASETS: dict[str, Dataset] = {
         CONTRACTS,
         STREAM_EVENTS,
         RAW_MESSAGES,
+        INCOME,
+        BALANCES,
+        POSITIONS,
+        COMMISSION_RATES,
+        ACCOUNT_UPDATES,
+        ORDER_UPDATES,
+        ACCOUNT_CONFIG_UPDATES,
     )
 }
 

@@ -36,6 +36,7 @@ class Simulator:
         incr_id_skip_max: int = 9,
         bounded_ledger: bool = False,
         ticker_window_s: float = 3600.0,
+        account: Any = None,  # a simulator.account.AccountOptions: signed endpoints and the account stream
         **rest_knobs: Any,
     ) -> None:
         from simulator.market import Market
@@ -56,6 +57,14 @@ class Simulator:
         )
         self.ws = WsServer(self.market, host=host, port=ws_port, options=options, ledger=self.ledger)
         self.faults = self.ws.faults
+        self.account: Any = None
+        if account is not None:
+            from simulator.account import Account
+            from simulator.ws_account import AccountStreams
+
+            self.account = Account(self.market, account)
+            self.ws.account = AccountStreams(self.ws, self.account)
+            rest_knobs = {**rest_knobs, "account": self.account}
         self.rest: Any = _rest_server(self.market, host, rest_port, rest_knobs)
         self.host, self.admin_port = host, admin_port
         self.admin: Any = None
@@ -88,6 +97,8 @@ class Simulator:
                 self.rest.start()
                 self.ledger.rest = getattr(self.rest, "ledger", None)
                 self.faults.rest = getattr(self.rest, "faults", None)
+            if self.account is not None:
+                self.account.start()
             if self.admin_port is not None:
                 from simulator.admin import AdminServer
 
@@ -103,6 +114,8 @@ class Simulator:
         if self.admin is not None:
             self.admin.stop()
             self.admin = None
+        if self.account is not None:
+            self.account.stop()
         if self.rest is not None:
             self.rest.stop()
         self.ws.stop()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 USAGE = (
     "POST /faults/drop | /faults/stop-ping[?on=0] | /faults/stall[?on=0] | /faults/garbage?kind=bad-gzip"
     "|bad-json|unknown-datatype|missing-fields | /faults/incr-skip[?count=N&symbol=S] | /faults/incr-repeat"
-    " | /faults/clear ; GET /ledger"
+    " | /faults/clear | /faults/expire-listen-keys (simulate --account) ; GET /ledger"
 )
 
 
@@ -63,6 +63,8 @@ class AdminServer:
             faults.incr_repeat(count, symbol)
         elif fault == "clear":
             faults.clear()
+        elif fault == "expire-listen-keys" and self.simulator.account is not None:
+            return {"expired": self.simulator.account.expire_listen_keys()}
         else:
             raise UnknownFault(f"unknown fault {fault!r}; {USAGE}")
         return {"ok": True}

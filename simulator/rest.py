@@ -19,6 +19,8 @@ from simulator.endpoints import ApiError, Options, Request
 from simulator.faults_rest import Fault, RateLimiter, RestFaults, RestLedger, RestRequest, Verdict
 from simulator.market import Market
 from simulator.routes import ROUTES
+from simulator.signed import SIGNED_PATHS
+from simulator.signed import answer as signed_answer
 
 ADMIN_PATH = "/_simulator/faults"  # GET ?kind=fail&n=2&status=503&path=/openApi/... arms a fault
 RATE_LIMIT_MSG = "Too many requests, please try again later (rate limited)"
@@ -46,8 +48,10 @@ class RestServer:
         ban_ms: int = 300_000,
         throttle_status: int = 429,
         limiter_clock_ms: Callable[[], int] | None = None,
+        account: Any = None,  # a simulator.account.Account: serves the signed endpoints (simulator/signed.py)
     ) -> None:
         self.market = market
+        self.account = account
         self.clock_ms = clock_ms
         self.options = options or Options()
         self.throttle_status = (
@@ -169,6 +173,12 @@ def _rows(body: Any) -> int:
     return 0 if data is None else 1
 
 
+def _wire(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _handler_for(server: RestServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # one request per connection: no idle keep-alive threads at shutdown
@@ -177,6 +187,9 @@ def _handler_for(server: RestServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             params = dict(parse_qsl(url.query, keep_blank_values=True))
+            if server.account is not None and url.path in SIGNED_PATHS:
+                self._signed("GET")
+                return
             if url.path == ADMIN_PATH:
                 status, body = server.admin(params)
                 self._send(status, body, None)
@@ -193,6 +206,40 @@ def _handler_for(server: RestServer) -> type[BaseHTTPRequestHandler]:
                 return
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._send(status, body, verdict)  # a client that gave up (slow fault) needs no answer
+
+        def do_POST(self) -> None:
+            self._signed("POST")
+
+        def do_PUT(self) -> None:
+            self._signed("PUT")
+
+        def do_DELETE(self) -> None:
+            self._signed("DELETE")
+
+        def _signed(self, method: str) -> None:
+            url = urlsplit(self.path)
+            params = dict(parse_qsl(url.query, keep_blank_values=True))
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:  # BingX's body form: the signed parameters as one JSON object
+                with contextlib.suppress(ValueError):
+                    body = json.loads(self.rfile.read(length))
+                    params.update({k: _wire(v) for k, v in body.items()} if isinstance(body, dict) else {})
+            if server.account is None or url.path not in SIGNED_PATHS:
+                status, answer = 200, {"code": 100400, "msg": "this api is not exist"}
+            else:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, answer = signed_answer(
+                    server.account, method, url.path, params, url.query, headers, server.clock_ms()
+                )
+            code = answer.get("code") if isinstance(answer, dict) else None
+            code = code if isinstance(code, int) else None
+            shown = {k: v for k, v in params.items() if k != "listenKey"}  # a bearer credential
+            record = RestRequest(
+                url.path, shown, status, code, _rows(answer), self.client_address[0], server.clock_ms(), None
+            )
+            server.ledger.record(record)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._send(status, answer, None)
 
         def _send(self, status: int, body: Any, verdict: Verdict | None) -> None:
             payload = (body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))).encode()

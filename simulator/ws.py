@@ -64,6 +64,7 @@ class WsServer:
         self.feeds: dict[str, Feed] = {}
         self.awaiting: dict[str, set[Client]] = {}  # incrDepth topic -> subscribers owed an `all` snapshot
         self.firehose = Firehose(self)
+        self.account: Any = None  # simulator.ws_account.AccountStreams when the Simulator has an account
         self._next_id = 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -179,6 +180,13 @@ class WsServer:
         client.conn.transport.abort()
 
     async def _handle(self, conn: ServerConnection) -> None:
+        if self.account is not None:
+            from simulator.ws_account import listen_key_of
+
+            key = listen_key_of(conn)
+            if key is not None:  # /swap-market?listenKey=...: the account stream (simulator/ws_account.py)
+                await self.account.handle(conn, key)
+                return
         client = Client(self._next_id, conn)
         self._next_id += 1
         self.clients[client.id] = client

@@ -14,13 +14,16 @@ import pytest
 from tests.conftest import PAYLOADS
 
 DECIMAL = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# Account ids are numeric strings beyond 2^53; they are stored as strings, never as floats (DESIGN.md).
+ID_KEYS = frozenset({"userId", "shortUid", "positionId", "tranId", "tradeId"})
 
 
 def _numbers(value: Any) -> Iterator[Decimal]:
     """Yield every decimal-looking string and every JSON float in a parsed payload."""
     if isinstance(value, dict):
-        for item in value.values():
-            yield from _numbers(item)
+        for key, item in value.items():
+            if key not in ID_KEYS:
+                yield from _numbers(item)
     elif isinstance(value, list):
         for item in value:
             yield from _numbers(item)

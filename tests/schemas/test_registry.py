@@ -31,6 +31,13 @@ NAMES = [
     "contracts",
     "stream_events",
     "raw_messages",
+    "income",
+    "balances",
+    "positions",
+    "commission_rates",
+    "account_updates",
+    "order_updates",
+    "account_config_updates",
 ]
 # REST payload file -> (dataset, the query that would have produced it)
 REST_PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -47,6 +54,10 @@ REST_PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
     "rest_book_ticker.json": ("book_tickers", {"symbol": "BTC-USDT"}),
     "rest_price.json": ("last_prices", {"symbol": "TIA-USDT"}),
     "rest_contracts.json": ("contracts", {}),
+    "rest_income.json": ("income", {"startTime": 1768900000000, "endTime": 1769300000000}),
+    "rest_balance.json": ("balances", {}),
+    "rest_positions.json": ("positions", {}),
+    "rest_commission_rate.json": ("commission_rates", {}),
 }
 
 
