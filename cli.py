@@ -14,7 +14,7 @@ import click
 
 from backfill.errors import PagingError
 from exchange.errors import ExchangeError
-from recorder.errors import ConverterFailed
+from recorder.errors import RecorderFailed
 from storage.errors import JournalLocked, SchemaMismatch
 
 LIVE_REST_URL = "https://open-api.bingx.com"
@@ -26,7 +26,7 @@ class UserError(Exception):
 
 
 # Every exchange failure that reaches here has been retried already (or cannot be): one line, exit 1.
-USER_ERRORS = (ExchangeError, UserError, SchemaMismatch, PagingError, JournalLocked, ConverterFailed)
+USER_ERRORS = (ExchangeError, UserError, SchemaMismatch, PagingError, JournalLocked, RecorderFailed)
 
 
 @dataclass(frozen=True)

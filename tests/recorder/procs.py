@@ -1,4 +1,4 @@
-"""Real `bingx-recorder record` processes against the simulator, and checks of what landed against its ledger."""
+"""Real `bingx-recorder record` processes against the simulator; what landed checked against its ledger."""
 
 from __future__ import annotations
 

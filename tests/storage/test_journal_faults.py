@@ -1,4 +1,4 @@
-"""The journal writer under faults: a second writer refused, a full disk held, cut back, resumed, never torn."""
+"""The journal writer under faults: a second writer refused, a full disk held and resumed, nothing torn."""
 
 from __future__ import annotations
 
