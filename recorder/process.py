@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # shape; memory does not grow with it (a batch spills row groups to its hidden files).
 SEAL_INTERVAL_S = 30.0
 IDLE_S = 0.2  # how long the converter sleeps once it has caught up with the journal
-RETRY_S = 5.0  # how often a converter facing a full disk tries again
+RETRY_S = 2.0  # how often a converter facing a full disk tries again
 
 
 @contextmanager

@@ -24,7 +24,7 @@ import orjson
 
 from storage import journal_resync
 from storage.journal_lock import WriterLock
-from storage.journal_stall import BUFFER_BYTES, Stall
+from storage.journal_stall import BUFFER_BYTES, Stall, size_text
 from storage.state import State
 
 log = logging.getLogger(__name__)
@@ -249,11 +249,11 @@ class JournalWriter:
             held = sum(len(record[4]) for record in self._pending)
             self._stalled = Stall(error, held, self.buffer_bytes, self.clock())
         log.error(
-            "journal: cannot write %s (%s%s); holding up to %d MiB of frames in memory, retrying every %g s",
+            "journal: cannot write %s (%s%s); holding up to %s of frames in memory, retrying every %g s",
             self.root,
             "disk full: " if error.errno in (errno.ENOSPC, errno.EDQUOT) else "",
             error.strerror or error,
-            self.buffer_bytes >> 20,
+            size_text(self.buffer_bytes),
             self.retry_s,
         )
         self._event("journal_error", f"cannot write the journal: {error}; holding frames in memory")

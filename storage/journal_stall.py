@@ -35,9 +35,9 @@ class Stall:
         if not self.dropping:
             self.dropping = True
             log.error(
-                "journal: %d MiB held in memory and the disk still refuses writes; dropping frames until it "
+                "journal: %s held in memory and the disk still refuses writes; dropping frames until it "
                 "takes them again (each connection's dropped span becomes a stream_events gap row)",
-                self.limit_bytes >> 20,
+                size_text(self.limit_bytes),
             )
         return False
 
@@ -68,6 +68,10 @@ class Stall:
             payload = orjson.dumps({"event": "gap", "topic": None, "code": None, "detail": detail})
             out.append((first, connection, seq, payload))
         return out
+
+
+def size_text(size: int) -> str:
+    return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
 
 
 def _iso(micros: int) -> str:
