@@ -29,6 +29,11 @@ class FakeConverter:
         return self.cause
 
 
+def _started(started: list[FakeConverter]) -> FakeConverter:
+    started.append(FakeConverter())
+    return started[-1]
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -40,7 +45,7 @@ class Clock:
 def test_a_dead_converter_is_restarted_only_after_its_backoff() -> None:
     started: list[FakeConverter] = []
     clock = Clock()
-    supervisor = Supervisor(lambda: started.append(FakeConverter()) or started[-1], clock, max_deaths=3)
+    supervisor = Supervisor(lambda: _started(started), clock, max_deaths=3)
     supervisor.check()
     assert len(started) == 1
     started[0].cause = "exit code 1"
@@ -56,9 +61,7 @@ def test_a_dead_converter_is_restarted_only_after_its_backoff() -> None:
 def test_a_converter_that_keeps_dying_ends_the_run_but_old_deaths_are_forgiven() -> None:
     started: list[FakeConverter] = []
     clock = Clock()
-    supervisor = Supervisor(
-        lambda: started.append(FakeConverter()) or started[-1], clock, max_deaths=3, window_s=100
-    )
+    supervisor = Supervisor(lambda: _started(started), clock, max_deaths=3, window_s=100)
 
     def die(cause: str) -> None:
         started[-1].cause = cause
