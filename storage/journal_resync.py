@@ -8,17 +8,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import struct
 import zlib
 from pathlib import Path
 
 import orjson
 
+from storage.journal_format import BODY, DROPPED, HEAD, MAX_BODY
+
 CORRUPT_DIR = "_corrupt"  # in journal/: skipped bytes, kept verbatim (segments() lists only *.wal)
-_HEAD = struct.Struct("<II")  # body length, crc32(body): the same layout as storage.journal
-_BODY_SIZE = 18  # received_at µs, seq, kind, len(connection)
-_MAX_BODY = 64 << 20
-_MAX_KIND = 4
+_MAX_KIND = DROPPED  # the highest record kind
 # A record starts with its length (little-endian, at most 64 MiB: the 4th byte is 0..4) and has its kind byte
 # (0..4) 24 bytes in; the regex finds those places in C, the CRC decides.
 _CANDIDATE = re.compile(rb"(?=.{3}[\x00-\x04].{20}[\x00-\x04])", re.DOTALL)
@@ -30,11 +28,11 @@ def next_record(data: bytes, start: int) -> int | None:
     size = len(data)
     for match in _CANDIDATE.finditer(data, start):
         at = match.start()
-        length, crc = _HEAD.unpack_from(data, at)
-        stop = at + _HEAD.size + length
-        if length < _BODY_SIZE or length > _MAX_BODY or stop > size or data[at + 24] > _MAX_KIND:
+        length, crc = HEAD.unpack_from(data, at)
+        stop = at + HEAD.size + length
+        if length < BODY.size or length > MAX_BODY or stop > size or data[at + 24] > _MAX_KIND:
             continue
-        if data[at + 25] <= length - _BODY_SIZE and zlib.crc32(view[at + _HEAD.size : stop]) == crc:
+        if data[at + 25] <= length - BODY.size and zlib.crc32(view[at + HEAD.size : stop]) == crc:
             return at
     return None
 
@@ -64,7 +62,7 @@ def quarantine(root: Path, segment: str, offset: int, data: bytes) -> tuple[Path
 
 
 def skip_event(segment: str, offset: int, size: int, kept: Path, tail: bool) -> bytes:
-    """The stream_events payload (storage.journal.EVENT record) that says what the reader skipped."""
+    """The stream_events payload (an EVENT record) that says what the reader skipped."""
     where = "to the segment's end (a torn or corrupt tail)" if tail else "before the next intact record"
     detail = (
         f"journal {segment}: {size} bytes at {offset}..{offset + size} failed the length/CRC check and "
