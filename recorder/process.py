@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ def convert_until(
     archive: Path | None = None,
     seal_interval_s: float = SEAL_INTERVAL_S,
     retry_s: float = RETRY_S,
+    make: Callable[..., Converter] = Converter,  # a test passes one whose disk fills up
 ) -> Converter:
     """Convert the journal as it grows, sealing every interval; once `finish` is set, catch up (for at most
     grace_s, the last seal included) and return.
@@ -64,52 +65,13 @@ def convert_until(
     and retries every `retry_s`; any other error is raised (the recorder restarts this converter).
     """
     with exclusive(data_dir):
-        converter = Converter(data_dir, archive=archive)
-        seal_at = time.monotonic() + seal_interval_s
-        finish_at: float | None = None
-        full = False
-        while True:
-            if finish.is_set() and finish_at is None:
-                finish_at = time.monotonic() + grace_s / 2  # the other half is for the last seal
-            if finish_at is not None and time.monotonic() > finish_at:
-                log.warning("converter: stopping with journal left to convert; the next start converts it")
-                break
-            try:
-                converted = converter.step()
-                if converter.pending >= converter.batch_records or time.monotonic() >= seal_at:
-                    converter.seal()
-                    seal_at = time.monotonic() + seal_interval_s
-            except OSError as error:
-                if not _is_full(error):
-                    raise
-                converter.abandon()
-                if not full:
-                    log.error(
-                        "converter: cannot write the lake (disk full: %s); retrying every %g s, "
-                        "the journal keeps every frame meanwhile",
-                        error.strerror or error,
-                        retry_s,
-                    )
-                full = True
-                if finish.is_set():  # stopping: try again soon, within the grace period
-                    time.sleep(min(retry_s, 0.1))
-                else:
-                    finish.wait(retry_s)
-                continue
-            if full and not converter.pending:
-                log.warning("converter: writing the lake again")
-                full = False
-            if not converted:
-                if finish_at is not None:
-                    break
-                finish.wait(IDLE_S)
+        converter = make(data_dir, archive=archive)
         try:
-            converter.seal()
-        except OSError as error:
-            if not _is_full(error):
-                raise
-            converter.abandon()
-            log.error("converter: the last batch did not fit on the disk; the next start converts it")
+            _convert(converter, finish, grace_s, seal_interval_s, retry_s)
+            _seal_last(converter)
+        except BaseException:
+            converter.abandon()  # its hidden files go; the journal keeps everything
+            raise
     log.info(
         "converter: %d records, rows %s, rejects %s",
         converter.records,
@@ -117,6 +79,59 @@ def convert_until(
         _rejects(converter),
     )
     return converter
+
+
+def _convert(
+    converter: Converter, finish: threading.Event, grace_s: float, seal_interval_s: float, retry_s: float
+) -> None:
+    seal_at = time.monotonic() + seal_interval_s
+    finish_at: float | None = None
+    full = False
+    while True:
+        if finish.is_set() and finish_at is None:
+            finish_at = time.monotonic() + grace_s / 2  # the other half is for the last seal
+        if finish_at is not None and time.monotonic() > finish_at:
+            log.warning("converter: stopping with journal left to convert; the next start converts it")
+            return
+        try:
+            converted = converter.step()
+            if converter.pending >= converter.batch_records or time.monotonic() >= seal_at:
+                converter.seal()
+                seal_at = time.monotonic() + seal_interval_s
+        except OSError as error:
+            if not _is_full(error):
+                raise
+            converter.abandon()
+            if not full:
+                log.error(
+                    "converter: cannot write the lake (disk full: %s); retrying every %g s, "
+                    "the journal keeps every frame meanwhile",
+                    error.strerror or error,
+                    retry_s,
+                )
+            full = True
+            if finish.is_set():  # stopping: try again soon, within the grace period
+                time.sleep(min(retry_s, 0.1))
+            else:
+                finish.wait(retry_s)
+            continue
+        if full and not converter.pending:
+            log.warning("converter: writing the lake again")
+            full = False
+        if not converted:
+            if finish_at is not None:
+                return
+            finish.wait(IDLE_S)
+
+
+def _seal_last(converter: Converter) -> None:
+    try:
+        converter.seal()
+    except OSError as error:
+        if not _is_full(error):
+            raise
+        converter.abandon()
+        log.error("converter: the last batch did not fit on the disk; the next start converts it")
 
 
 def _is_full(error: OSError) -> bool:
