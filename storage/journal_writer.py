@@ -114,14 +114,23 @@ class JournalWriter:
                 pending, self._pending = self._pending, []
             if not pending:
                 return
-            step = len(pending) if self._stalled is None else 1024  # a slowly freed disk takes some
-            written = 0
-            while written < len(pending) and self._write(_chunk(pending[written : written + step])):
-                written += min(step, len(pending) - written)
+            if self._stalled is None:  # the usual case: one write() of everything queued
+                error = self._write(_chunk(pending))
+                written = 0 if error else len(pending)
+            else:  # in steps: a disk with a little room again takes what fits
+                written = 0
+                while written < len(pending):
+                    error = self._write(_chunk(pending[written : written + 1024]))
+                    if error:
+                        break
+                    written = min(written + 1024, len(pending))
             if written < len(pending):
                 with self._append_lock:
-                    self._pending[:0] = pending[written:]
+                    self._pending[:0] = pending[written:]  # first again, in order
             self.records_written += written
+            if error:
+                self._stall(error)
+                return
             if written == len(pending) and self._stalled is not None:
                 self._resume()
             if self._stalled is None and (
@@ -168,24 +177,24 @@ class JournalWriter:
             except Exception:  # the flush thread must outlive any one failure, or the journal stops
                 log.exception("journal: flushing failed; trying again")
 
-    def _write(self, chunk: bytes) -> bool:
+    def _write(self, chunk: bytes) -> OSError | None:
         """Append whole records, or nothing: a failed write is cut back so no torn record is left."""
         start = self._file.tell()
         try:
             view = memoryview(chunk)
             while view:
                 view = view[self._file.write(view) or 0 :]
-            return True
+            return None
         except OSError as error:
             try:
                 self._file.truncate(start)  # needs no space; the reader would resync past it anyway
                 self._file.seek(start)  # truncate leaves the position (and so tell()) past the end
             except OSError as cut:
                 log.error("journal: could not cut a failed write back (%s); the reader skips it", cut)
-            self._stall(error)
-            return False
+            return error
 
     def _stall(self, error: OSError) -> None:
+        """Writes fail: hold what is queued (it counts against the buffer), retry later, say so once."""
         self._retry_at = self.clock() + self.retry_s
         if self._stalled is not None:
             return
