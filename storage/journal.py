@@ -111,62 +111,58 @@ class JournalReader:
             offset = batch[-1].end
 
     def _scan(self, name: str, position: int, finished: bool, budget: int) -> Iterator[Record]:
-        while True:  # a loop, not recursion: a long run of corrupt spans must not exhaust the stack
-            resume = yield from self._scan_from(name, position, finished, budget)
-            if resume is None:
-                return
-            position = resume  # past a skipped corrupt span: go on in the same segment
-
-    def _scan_from(
-        self, name: str, position: int, finished: bool, budget: int
-    ) -> Generator[Record, None, int | None]:
-        """Yield records from `position`; return where to go on after a skipped corrupt span (None: done)."""
         path = self.root / name
         window = max(budget, 1 << 20)
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(position)
-                data = handle.read(window)
-        except FileNotFoundError:
-            return None
-        view = memoryview(data)
-        at = 0
-        names: dict[bytes, str] = {}  # a few connection ids, decoded once
-        new = tuple.__new__
-        size, head, body, crc32 = len(data), HEAD.size, BODY.size, zlib.crc32
-        head_unpack, body_unpack = HEAD.unpack_from, BODY.unpack_from
-        while at + head <= size:
-            length, crc = head_unpack(data, at)
-            start = at + head
-            stop = start + length
-            if length < body or length > MAX_BODY or (stop <= size and crc32(view[start:stop]) != crc):
-                return (yield from self._skip(name, position + at, finished))
-            if stop > size:
-                if at == 0 and len(data) == window:  # one record longer than the read window
-                    return (yield from self._scan_from(name, position, finished, stop))
-                if finished and len(data) < window:  # cut short, or a corrupt length
-                    return (yield from self._skip(name, position + at, finished))
-                return None
-            received_at, seq, kind, conn_len = body_unpack(data, start)
-            conn_at = start + body
-            conn = data[conn_at : conn_at + conn_len]
-            connection = names.get(conn) or names.setdefault(conn, conn.decode())
-            # tuple.__new__ skips the NamedTuples' Python-level __new__: tens of thousands per batch
-            yield new(
-                Record,
-                (
-                    received_at,
-                    connection,
-                    seq,
-                    kind,
-                    data[conn_at + conn_len : stop],
-                    new(Offset, (name, position + stop)),
-                ),
-            )
-            at = stop
-        if finished and at < len(data) < window:
-            return (yield from self._skip(name, position + at, finished))
-        return None
+        while True:  # again only after a corrupt span was skipped: scanning goes on after it
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(position)
+                    data = handle.read(window)
+            except FileNotFoundError:
+                return
+            view = memoryview(data)
+            at = 0
+            names: dict[bytes, str] = {}  # a few connection ids, decoded once
+            new = tuple.__new__
+            size, head, body, crc32 = len(data), HEAD.size, BODY.size, zlib.crc32
+            head_unpack, body_unpack = HEAD.unpack_from, BODY.unpack_from
+            while at + head <= size:
+                length, crc = head_unpack(data, at)
+                start = at + head
+                stop = start + length
+                if length < body or length > MAX_BODY or (stop <= size and crc32(view[start:stop]) != crc):
+                    break  # corrupt: the slow path below
+                if stop > size:
+                    if at == 0 and len(data) == window:  # one record longer than the read window
+                        yield from self._scan(name, position, finished, stop)
+                        return
+                    if finished and len(data) < window:  # cut short, or a corrupt length
+                        break
+                    return  # not written yet
+                received_at, seq, kind, conn_len = body_unpack(data, start)
+                conn_at = start + body
+                conn = data[conn_at : conn_at + conn_len]
+                connection = names.get(conn) or names.setdefault(conn, conn.decode())
+                # tuple.__new__ skips the NamedTuples' Python-level __new__: tens of thousands per batch
+                yield new(
+                    Record,
+                    (
+                        received_at,
+                        connection,
+                        seq,
+                        kind,
+                        data[conn_at + conn_len : stop],
+                        new(Offset, (name, position + stop)),
+                    ),
+                )
+                at = stop
+            else:
+                if not (finished and at < len(data) < window):  # a finished segment's last bytes
+                    return
+            resume = yield from self._skip(name, position + at, finished)
+            if resume is None:
+                return
+            position = resume
 
     def _skip(self, name: str, offset: int, finished: bool) -> Generator[Record, None, int | None]:
         """The slow path: skip a span that failed its length/CRC check, keeping its bytes and saying so.

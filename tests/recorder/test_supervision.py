@@ -11,9 +11,11 @@ import pytest
 
 from recorder.connection import event_payload
 from recorder.errors import ConverterFailed
+from recorder.process import ConverterThread
 from recorder.supervision import MAX_RESTART_S, Supervisor
 from simulator import Simulator
 from storage.journal import EVENT, JournalWriter
+from tests.recorder.conftest import wait_for
 from tests.recorder.procs import record
 
 
@@ -102,3 +104,14 @@ def test_a_journal_archive_that_is_a_file_ends_the_recorder_with_exit_1_and_one_
     assert lines[-1].startswith("Error: the journal converter died 4 times"), lines[-1]
     assert sum("converter died (exit code 1); restarting it" in line for line in lines) == 3, lines
     assert any("FileExistsError" in line for line in lines)  # the cause is there to read
+
+
+def test_a_converter_thread_that_raised_reports_why(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    archive.write_text("a file\n")
+    for run in range(2):  # two segments: the first is moved to the archive at the first seal
+        with JournalWriter(tmp_path / "journal") as journal:
+            journal.append(time.time_ns() // 1000, f"earlier-{run}", 0, EVENT, event_payload("connect"))
+    converter = ConverterThread(tmp_path, archive=archive, seal_interval_s=0.0)
+    wait_for(lambda: converter.death() is not None, 20)
+    assert (converter.death() or "").startswith("FileExistsError")
