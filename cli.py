@@ -14,7 +14,8 @@ import click
 
 from backfill.errors import PagingError
 from exchange.errors import ExchangeError
-from storage.errors import SchemaMismatch
+from recorder.errors import RecorderFailed
+from storage.errors import JournalLocked, SchemaMismatch
 
 LIVE_REST_URL = "https://open-api.bingx.com"
 LIVE_WS_URL = "wss://open-api-swap.bingx.com/swap-market"
@@ -25,7 +26,7 @@ class UserError(Exception):
 
 
 # Every exchange failure that reaches here has been retried already (or cannot be): one line, exit 1.
-USER_ERRORS = (ExchangeError, UserError, SchemaMismatch, PagingError)
+USER_ERRORS = (ExchangeError, UserError, SchemaMismatch, PagingError, JournalLocked, RecorderFailed)
 
 
 @dataclass(frozen=True)

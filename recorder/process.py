@@ -7,6 +7,7 @@ One converter per data dir at a time (a file lock): an orphan left by a kill -9 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import gc
 import logging
@@ -16,9 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 # shape; memory does not grow with it (a batch spills row groups to its hidden files).
 SEAL_INTERVAL_S = 30.0
 IDLE_S = 0.2  # how long the converter sleeps once it has caught up with the journal
+RETRY_S = 2.0  # how often a converter facing a full disk tries again
 
 
 @contextmanager
@@ -52,28 +55,23 @@ def convert_until(
     grace_s: float = 4.0,
     archive: Path | None = None,
     seal_interval_s: float = SEAL_INTERVAL_S,
+    retry_s: float = RETRY_S,
+    make: Callable[..., Converter] = Converter,  # a test passes one whose disk fills up
 ) -> Converter:
     """Convert the journal as it grows, sealing every interval; once `finish` is set, catch up (for at most
-    grace_s, the last seal included) and return."""
+    grace_s, the last seal included) and return.
+
+    A full disk (ENOSPC, EDQUOT) abandons the open batch (its hidden files go, the journal keeps everything)
+    and retries every `retry_s`; any other error is raised (the recorder restarts this converter).
+    """
     with exclusive(data_dir):
-        converter = Converter(data_dir, archive=archive)
-        seal_at = time.monotonic() + seal_interval_s
-        finish_at: float | None = None
-        while True:
-            if finish.is_set() and finish_at is None:
-                finish_at = time.monotonic() + grace_s / 2  # the other half is for the last seal
-            if finish_at is not None and time.monotonic() > finish_at:
-                log.warning("converter: stopping with journal left to convert; the next start converts it")
-                break
-            converted = converter.step()
-            if converter.pending >= converter.batch_records or time.monotonic() >= seal_at:
-                converter.seal()
-                seal_at = time.monotonic() + seal_interval_s
-            if not converted:
-                if finish_at is not None:
-                    break
-                finish.wait(IDLE_S)
-        converter.seal()
+        converter = make(data_dir, archive=archive)
+        try:
+            _convert(converter, finish, grace_s, seal_interval_s, retry_s)
+            _seal_last(converter)
+        except BaseException:
+            converter.abandon()  # its hidden files go; the journal keeps everything
+            raise
     log.info(
         "converter: %d records, rows %s, rejects %s",
         converter.records,
@@ -81,6 +79,63 @@ def convert_until(
         _rejects(converter),
     )
     return converter
+
+
+def _convert(
+    converter: Converter, finish: threading.Event, grace_s: float, seal_interval_s: float, retry_s: float
+) -> None:
+    seal_at = time.monotonic() + seal_interval_s
+    finish_at: float | None = None
+    full = False
+    while True:
+        if finish.is_set() and finish_at is None:
+            finish_at = time.monotonic() + grace_s / 2  # the other half is for the last seal
+        if finish_at is not None and time.monotonic() > finish_at:
+            log.warning("converter: stopping with journal left to convert; the next start converts it")
+            return
+        try:
+            converted = converter.step()
+            if converter.pending >= converter.batch_records or time.monotonic() >= seal_at:
+                converter.seal()
+                seal_at = time.monotonic() + seal_interval_s
+        except OSError as error:
+            if not _is_full(error):
+                raise
+            converter.abandon()
+            if not full:
+                log.error(
+                    "converter: cannot write the lake (disk full: %s); retrying every %g s, "
+                    "the journal keeps every frame meanwhile",
+                    error.strerror or error,
+                    retry_s,
+                )
+            full = True
+            if finish.is_set():  # stopping: try again soon, within the grace period
+                time.sleep(min(retry_s, 0.1))
+            else:
+                finish.wait(retry_s)
+            continue
+        if full and not converter.pending:
+            log.warning("converter: writing the lake again")
+            full = False
+        if not converted:
+            if finish_at is not None:
+                return
+            finish.wait(IDLE_S)
+
+
+def _seal_last(converter: Converter) -> None:
+    try:
+        converter.seal()
+    except OSError as error:
+        if not _is_full(error):
+            raise
+        converter.abandon()
+        log.error("converter: the last batch did not fit on the disk; the next start converts it")
+
+
+def _is_full(error: OSError) -> bool:
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class ConverterThread:
@@ -94,8 +149,9 @@ class ConverterThread:
         seal_interval_s: float = SEAL_INTERVAL_S,
     ) -> None:
         self._finish = threading.Event()
+        self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=convert_until,
+            target=self._run,
             args=(data_dir, self._finish, grace_s, archive, seal_interval_s),
             name="converter",
             daemon=True,
@@ -106,9 +162,26 @@ class ConverterThread:
         self._finish.set()
         self._thread.join(timeout_s)
 
+    def death(self) -> str | None:
+        """Why the converter stopped on its own (None while it runs or after finish())."""
+        if self._thread.is_alive() or self._finish.is_set():
+            return None
+        return f"{type(self._error).__name__}: {self._error}" if self._error else "it returned"
+
+    def _run(self, *args: Any) -> None:
+        try:
+            convert_until(*args)
+        except Exception as error:  # reported through death(): the recorder restarts it
+            self._error = error
+            log.exception("converter: failed")
+
 
 class ConverterProcess:
-    """The converter in a child process: the receive path never competes with Parquet writing for the GIL."""
+    """The converter in a child process: the receive path never competes with Parquet writing for the GIL.
+
+    The child ignores SIGINT and SIGTERM (a terminal's Ctrl-C and systemd's stop reach the whole process
+    group): it stops when its stdin closes, after its last seal, so a stop never cuts a batch short.
+    """
 
     def __init__(
         self,
@@ -123,6 +196,7 @@ class ConverterProcess:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
+        self._finishing = False
         self._child = subprocess.Popen(
             [
                 sys.executable,
@@ -140,12 +214,23 @@ class ConverterProcess:
 
     def finish(self, timeout_s: float) -> None:
         assert self._child.stdin is not None
+        self._finishing = True
         self._child.stdin.close()  # the child's signal to catch up and exit
         try:
             self._child.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            self._child.terminate()  # safe: offsets are committed only after durable writes
+            log.warning(
+                "converter: not done after %.1f s, killed; the next start converts the rest", timeout_s
+            )
+            self._child.kill()  # safe: offsets are committed only after durable writes; SIGTERM is ignored
             self._child.wait()
+
+    def death(self) -> str | None:
+        """Why the converter exited on its own (None while it runs or after finish())."""
+        code = self._child.poll()
+        if code is None or self._finishing:
+            return None
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
 
 def _rejects(converter: Converter) -> dict[str, int]:
@@ -163,7 +248,9 @@ def _main(argv: list[str]) -> None:
         float(argv[4]),
     )
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    # Ctrl-C and systemd's SIGTERM reach the whole group: the parent decides, by closing our stdin
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # jemalloc hands freed batch memory back to the OS; pyarrow's default (mimalloc) kept ~40 MiB more RSS
     # for the same batches in the whole-market bench. Not every pyarrow build has it.
     with contextlib.suppress(NotImplementedError):
@@ -181,7 +268,10 @@ def _main(argv: list[str]) -> None:
     finish = threading.Event()
 
     def watch_stdin() -> None:
-        sys.stdin.buffer.read()  # returns at EOF: the parent closed the pipe or died
+        # os.read holds no lock of sys.stdin's: a daemon thread blocked in sys.stdin.buffer.read() made the
+        # interpreter abort (SIGABRT) when the converter exited on an error
+        while os.read(0, 4096):  # returns b"" at EOF: the parent closed the pipe or died
+            pass
         finish.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()

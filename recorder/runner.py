@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from recorder.connection import Connection, ConnectionOptions
+from recorder.errors import JournalFailed
 from recorder.process import SEAL_INTERVAL_S, ConverterProcess, ConverterThread
 from recorder.receiver import Receiver
+from recorder.supervision import Supervisor
 from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
 from storage.journal import JournalWriter
 
@@ -98,7 +100,7 @@ class Recorder:
         topics = topics_for(symbols, options.channels)
         groups = shard(topics, options.topics_per_connection, options.max_connections)
         self._journal = JournalWriter(self.data_dir / "journal", **options.journal)  # type: ignore[arg-type]
-        converter = self._converter()
+        converter = Supervisor(self._converter)
         self._receiver = Receiver()
         try:
             if self.account_factory is not None:
@@ -116,6 +118,7 @@ class Recorder:
                 if options.symbols is None and now >= next_refresh:
                     next_refresh = now + options.refresh_s
                     self.refresh()
+                converter.check()  # raises ConverterFailed if it keeps dying
                 stop.wait(min(1.0, max(0.0, (deadline or now + 1.0) - now)))
         finally:
             self._shutdown(converter)
@@ -174,7 +177,7 @@ class Recorder:
             options.lake_interval_s,
         )
 
-    def _shutdown(self, converter: ConverterProcess | ConverterThread) -> None:
+    def _shutdown(self, converter: Supervisor) -> None:
         if self.account is not None:
             try:
                 self.account.stop()  # journals its last events (disconnect, listen_key_deleted) first
@@ -189,3 +192,8 @@ class Recorder:
         if self._journal is not None:
             self._journal.close()
         converter.finish(self.options.stop_grace_s + 0.5)
+        if self._journal is not None and self._journal.lost:
+            raise JournalFailed(
+                f"{self._journal.lost} frames could not be written to {self._journal.root} before exit "
+                "(the disk stayed full); everything journaled before is intact"
+            )

@@ -7,6 +7,7 @@ import pyarrow as pa
 from schemas.dataset import Dataset
 
 # connect | subscribed | refused | disconnect | reconnect | silence | gap | resync | reject
+# | corrupt (journal bytes skipped) | journal_error (the journal could not be written)
 STREAM_EVENTS = Dataset(
     name="stream_events",
     fields=(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -26,11 +27,16 @@ class State:
         final = self.root / f"{name}.json"
         final.parent.mkdir(parents=True, exist_ok=True)
         partial = final.with_name(f".{final.name}.{os.getpid()}.partial")
-        with open(partial, "w") as handle:
-            json.dump(document, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, final)  # atomic on one filesystem
+        try:
+            with open(partial, "w") as handle:
+                json.dump(document, handle, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, final)  # atomic on one filesystem
+        except BaseException:  # a full disk: the old document stays, and no temp file is left behind
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise
         directory = os.open(final.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
