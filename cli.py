@@ -471,7 +471,10 @@ def record(settings: Settings, /, **flags: Any) -> None:
     keys = credentials(settings, flags.get("config")) if flags.get("account") else None
     endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level, keys)
     try:
-        options_from(dict(flags), endpoints)  # every argument checked before the data dir is touched
+        checked = {key: value for key, value in flags.items() if key != "account"}
+        options_from(
+            checked, endpoints, bool(flags.get("account"))
+        )  # every argument checked before the data dir is touched
         writable_data_dir(settings)
         run_record(flags, endpoints)
     except (ConfigError, TopicError) as error:

@@ -36,7 +36,7 @@ def _record(
     # converted journal segments are kept (not deleted), so the search below reads the journal too
     argv += [
         "--silence-timeout",
-        "5",
+        "6",
         "--lake-interval",
         "0.3",
         "--journal-archive",
