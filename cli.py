@@ -471,10 +471,9 @@ def record(settings: Settings, /, **flags: Any) -> None:
     keys = credentials(settings, flags.get("config")) if flags.get("account") else None
     endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level, keys)
     try:
+        # every argument checked before the data dir is touched
         checked = {key: value for key, value in flags.items() if key != "account"}
-        options_from(
-            checked, endpoints, bool(flags.get("account"))
-        )  # every argument checked before the data dir is touched
+        options_from(checked, endpoints, bool(flags.get("account")))
         writable_data_dir(settings)
         run_record(flags, endpoints)
     except (ConfigError, TopicError) as error:
