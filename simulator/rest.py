@@ -16,7 +16,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from simulator.endpoints import ApiError, Options, Request
-from simulator.faults_rest import Fault, RateLimiter, RestFaults, RestLedger, RestRequest, Verdict
+from simulator.faults_rest import (
+    BINGX_BUDGETS,
+    Fault,
+    RateLimiter,
+    RestFaults,
+    RestLedger,
+    RestRequest,
+    Verdict,
+)
 from simulator.market import Market
 from simulator.routes import ROUTES
 
@@ -46,6 +54,7 @@ class RestServer:
         ban_ms: int = 300_000,
         throttle_status: int = 429,
         limiter_clock_ms: Callable[[], int] | None = None,
+        bingx_budgets: bool = False,
     ) -> None:
         self.market = market
         self.clock_ms = clock_ms
@@ -60,6 +69,7 @@ class RestServer:
             group_budget,
             ban_after,
             ban_ms,
+            BINGX_BUDGETS if bingx_budgets else (),  # market group 100/10 s and 500/min, klines 5/s
         )
         self.faults = RestFaults()
         self.ledger = RestLedger()

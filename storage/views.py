@@ -70,7 +70,14 @@ def create_views(
     for dataset in DATASETS.values() if datasets is None else datasets:
         con.execute(view_sql(dataset, root))
         names.append(dataset.name)
-    return names
+    return names + _create_derived_views(con, names)
+
+
+def _create_derived_views(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[str]:
+    """Views over other views (storage.gaps: stream_gaps), created when what they read exists."""
+    from storage.gaps import create_gap_view
+
+    return create_gap_view(con, names)
 
 
 def view_sql(dataset: Dataset, root: str | Path) -> str:
