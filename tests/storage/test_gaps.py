@@ -71,7 +71,8 @@ def test_a_steady_stream_has_no_outage() -> None:
 
 def test_a_disconnect_is_an_outage_from_the_last_frame_to_the_first_after_the_reconnect() -> None:
     tape = Tape("r1-00").event(0, "connect").frames_every("BTC-USDT@depth20@500ms", 1, 10, 0.5)
-    tape.event(10.2, "disconnect").event(30, "reconnect").frames_every("BTC-USDT@depth20@500ms", 30.4, 40, 0.5)
+    tape.event(10.2, "disconnect").event(30, "reconnect")
+    tape.frames_every("BTC-USDT@depth20@500ms", 30.4, 40, 0.5)
     assert windows(tape) == [("BTC-USDT@depth20@500ms", 10.0, 30.4, "disconnect")]
 
 
