@@ -37,7 +37,7 @@ SERIES_OF = {"trades": "trades", "klines": "klines", "funding_rates": "funding",
 # Channels BingX keeps no history of (BINGX_API.md): their outages can only be listed.
 UNHEALABLE_CHANNELS = ("depth", "incrDepth", "ticker", "bookTicker", "markPrice", "lastPrice")
 EDGE_MS = 5_000  # pad: stream frames batch fills, and our receive clock runs behind the exchange's
-HEAL_FLUSH_ROWS = 5_000
+HEAL_FLUSH_ROWS = 1_000  # windows are short: several durable steps each, for a kill to land between
 
 
 @dataclass(frozen=True)
