@@ -1,7 +1,7 @@
 """A recording as the recorder would have left it, built from the simulator's market: fast heal tests.
 
-One `<symbol>@trade`, `<symbol>@kline_1m` and `<symbol>@depth20@500ms` frame per second on connection "aa-00", with an outage:
-a `disconnect` event, nothing for its duration, a `reconnect` event, frames again.
+One `<symbol>@trade`, `<symbol>@kline_1m` and `<symbol>@depth20@500ms` frame per second on connection
+"aa-00", with an outage: a `disconnect` event, nothing for its duration, a `reconnect` event, frames again.
 """
 
 from __future__ import annotations
