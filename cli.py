@@ -570,6 +570,20 @@ def _window(since: str | None, until: str | None) -> tuple[Any, Any]:
     return start, end
 
 
+def show_parity(settings: Settings, symbols: list[str] | None, fmt: str) -> None:
+    """Print `coverage --parity`: shares of stream trades and bars that REST confirms."""
+    import json
+
+    from backfill.job import default_state
+    from report.parity import parity
+    from storage.lake import Lake
+    from storage.views import connect
+
+    with connect(settings.lake) as con:
+        found = parity(con, Lake(settings.lake), default_state(settings.data_dir), symbols)
+    click.echo(json.dumps(found.as_json(), indent=2) if fmt == "json" else found.lines())
+
+
 OPEN_EXIT = 3  # coverage: open gaps (or --fail-on classes) longer than --max-gap
 
 
@@ -586,6 +600,7 @@ OPEN_EXIT = 3  # coverage: open gaps (or --fail-on classes) longer than --max-ga
 @click.option("--png", type=click.Path(dir_okay=False, path_type=Path), help="Also write a heatmap PNG.")
 @click.option("--max-gap", type=click.FloatRange(min=0), help="Exit 3 when open gaps exceed SECONDS.")
 @click.option("--fail-on", default="", help="More classes counted against --max-gap, e.g. unhealable.")
+@click.option("--parity", is_flag=True, help="Instead: how far stream and REST agree where both recorded.")
 @click.pass_obj
 def coverage(
     settings: Settings,
@@ -599,6 +614,7 @@ def coverage(
     png: Path | None,
     max_gap: float | None,
     fail_on: str,
+    parity: bool,
 ) -> None:
     """Prove completeness: per dataset × symbol × hour, seconds covered, rows, expected rows, every gap.
 
@@ -612,6 +628,7 @@ def coverage(
       bingx-recorder coverage --since 2024-06-01 --until 2024-06-02
       bingx-recorder coverage --format json --max-gap 0 || echo "gaps to heal"
       bingx-recorder coverage --html coverage.html --png coverage.png --fail-on unhealable
+      bingx-recorder coverage --parity    # stream vs REST where both recorded: 100.00% matched
     """
     from backfill.job import default_state
     from report.coverage import CLASSES, build
@@ -623,6 +640,9 @@ def coverage(
         raise UserError(f"--fail-on {fail_on!r}: choose from {', '.join(CLASSES)}")
     start, end = _window(since, until)
     names = [name.strip() for name in datasets.split(",")] if datasets else None
+    if parity:
+        show_parity(settings, _symbols(symbols), fmt)
+        return
     with connect(settings.lake) as con:
         report = build(
             con,

@@ -72,7 +72,8 @@ def write_png(report: Report, path: Path) -> None:
 
     found = grid(report)
     rows, columns = max(1, len(found.symbols)), max(1, len(found.buckets))
-    figure, axes = plt.subplots(figsize=(min(40.0, 2.5 + 0.5 * columns), 1.5 + 0.4 * rows), dpi=100)
+    size = (min(40.0, max(8.0, 3.0 + 0.45 * columns)), 2.2 + 0.4 * rows)
+    figure, axes = plt.subplots(figsize=size, dpi=100)
     try:
         image = axes.imshow(
             found.shares or [[1.0]], cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest"
@@ -84,7 +85,7 @@ def write_png(report: Report, path: Path) -> None:
         axes.set_yticks(range(len(found.symbols)), found.symbols)
         labels = [moment.strftime("%m-%d %H:%M") for moment in found.buckets]
         axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-        axes.set_title(f"coverage by {report.by}: {iso(report.since)} to {iso(report.until)}", fontsize=9)
+        axes.set_title(f"coverage by {report.by}\n{iso(report.since)} to {iso(report.until)}", fontsize=9)
         figure.colorbar(image, ax=axes, fraction=0.03, label="share covered")
         legend = "  ".join(f"{mark} {name}" for name, mark in MARKS.items())
         figure.text(0.01, 0.01, legend, fontsize=7)

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from report.coverage import BUCKETS, CLASSES, Report, iso
+from report.coverage import CLASSES, Report, iso
 
 
 def as_json(report: Report) -> str:
@@ -69,10 +69,9 @@ def as_table(report: Report) -> str:
         )
     totals = report.totals()
     counts = ", ".join(f"{totals['gaps'][name]} {name}" for name in CLASSES if totals["gaps"][name])
-    by = BUCKETS[report.by]
     lines.append("")
     lines.append(
-        f"coverage {totals['coverage']:.2%} over {len(report.cells)} cells of {by}; "
+        f"coverage {totals['coverage']:.2%} over {len(report.cells)} cells (by {report.by}); "
         f"gaps: {counts or 'none'}; {totals['gap_seconds']['open']:.1f} s open"
     )
     return "\n".join(lines)

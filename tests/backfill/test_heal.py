@@ -140,3 +140,36 @@ def _env() -> dict[str, str]:
 
 def _heal_process(sim: Simulator, data_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(_heal_argv(sim, data_dir), env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def _backfill(sim: Simulator, data_dir: Path) -> None:
+    from backfill.job import Job, Request
+    from backfill.series import SERIES
+
+    with RestClient(str(sim.rest_url), limiter=Limiter(FAST), sleep=no_sleep) as client:
+        job = Job(client, Lake(data_dir / "lake"), State(data_dir / "state"))
+        job.run(Request(SERIES["trades"], list(SYMBOLS), (), START_MS, END_MS))
+        job.run(Request(SERIES["klines"], list(SYMBOLS), ("1m",), START_MS, END_MS))
+
+
+def test_parity_is_100_percent_on_a_span_recorded_and_backfilled_and_less_once_a_trade_is_altered(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    lake = Lake(tmp_path / "lake")
+    record(lake, sim.market, RECORDING)
+    _backfill(sim, tmp_path)
+    result = json.loads(coverage(tmp_path, "--parity", "--format", "json").output)
+    assert result["trades"]["share"] == 1.0 and result["trades"]["stream"] > 1000
+    assert result["bars"]["share"] == 1.0 and result["bars"]["stream"] >= 10
+    stream_file = next(
+        path for path in lake.files("trades") if "/stream-" in path or "stream-" in Path(path).name
+    )
+    table = pq.read_table(stream_file)
+    prices = table["price"].to_pylist()
+    prices[len(prices) // 10] += 0.5  # one fill altered on purpose (a minute in: far from the outage)
+    pq.write_table(table.set_column(table.schema.get_field_index("price"), "price", [prices]), stream_file)
+    altered = json.loads(coverage(tmp_path, "--parity", "--format", "json").output)
+    assert altered["trades"]["matched"] == result["trades"]["matched"] - 1
+    assert 0.99 < altered["trades"]["share"] < 1.0
