@@ -110,7 +110,8 @@ def plan(outages: Iterable[Outage], datasets: Sequence[str] = HEALABLE) -> list[
         for dataset, interval in wanted:
             if dataset in datasets:
                 low, high = _bars(interval, start, end - EDGE_MS) if interval else (start, end)
-                spans.setdefault((dataset, outage.symbol, interval), []).append((low, high))
+                if low < high:
+                    spans.setdefault((dataset, outage.symbol, interval), []).append((low, high))
     return [
         Task(dataset, symbol, interval, low, high)
         for (dataset, symbol, interval), found in sorted(spans.items(), key=lambda item: str(item[0]))
@@ -120,10 +121,10 @@ def plan(outages: Iterable[Outage], datasets: Sequence[str] = HEALABLE) -> list[
 
 def _bars(interval: str, start_ms: int, end_ms: int) -> tuple[int, int]:
     """The bars whose final state the stream may have missed: from the bar holding start to the bar holding
-    end, exclusive. That last bar's later pushes are cumulative from its open, so the stream, back by then,
-    delivers its final state itself (BINGX_API.md §19)."""
+    end, exclusive (empty when both are one bar). That last bar's later pushes are cumulative from its open,
+    so the stream, back by then, delivers its final state itself (BINGX_API.md §19)."""
     step = INTERVAL_MS[interval] if interval != "1M" else INTERVAL_MS["1d"]
-    return start_ms - start_ms % step, max(end_ms - end_ms % step, start_ms - start_ms % step + step)
+    return start_ms - start_ms % step, end_ms - end_ms % step
 
 
 def _ms(moment: object) -> int:

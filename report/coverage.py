@@ -179,7 +179,10 @@ def classify(
         return gap("not_listed")
     if not is_healable(outage.channel):
         return gap("unhealable")
-    task = plan([outage], (dataset,))[0]
+    tasks = plan([outage], (dataset,))
+    if not tasks:  # inside one bar: the stream's later cumulative pushes carry the bar's final state
+        return gap("healed")
+    task = tasks[0]
     for low, high in beyond_history(state, task.dataset, task.symbol, task.interval):
         if low <= task.start_ms and task.end_ms <= high:
             return gap("beyond_history")
