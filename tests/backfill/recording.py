@@ -24,6 +24,7 @@ class Recording:
     start_ms: int
     end_ms: int
     gap: tuple[int, int]  # [from, to): no frame received
+    silent: tuple[int, int] | None = None  # [from, to): no trade frame, the socket alive (a quiet market)
 
 
 def record(lake: Lake, market: Market, recording: Recording) -> None:
@@ -46,17 +47,22 @@ def record(lake: Lake, market: Market, recording: Recording) -> None:
 
     event(recording.start_ms - SECOND_MS, "connect")
     low, high = recording.gap
+    down = False
     for second in range(recording.start_ms, recording.end_ms, SECOND_MS):
         if low <= second < high:
-            if second == low:
-                event(second, "disconnect")
+            if not down:
+                event(low, "disconnect")
+                down = True
             continue
-        if second == high:
-            event(second - 1, "reconnect")
+        if down:
+            event(high, "reconnect")
+            down = False
         received = stamp(second + SECOND_MS)  # a second's trades arrive at its end
+        quiet = recording.silent is not None and recording.silent[0] <= second < recording.silent[1]
         for symbol in recording.symbols:
-            seq += 1
-            frames.append({**_base("aa-00", seq, received), "topic": f"{symbol}@trade", "text": "{}"})
+            if not quiet:
+                seq += 1
+                frames.append({**_base("aa-00", seq, received), "topic": f"{symbol}@trade", "text": "{}"})
             for index, trade in enumerate(market.trades(symbol, second, second + SECOND_MS)):
                 trades.append(_trade(symbol, trade, received, index))
             for channel in ("kline_1m", "depth20@500ms"):  # depth: raw frames only (no REST history)

@@ -173,3 +173,29 @@ def test_parity_is_100_percent_on_a_span_recorded_and_backfilled_and_less_once_a
     altered = json.loads(coverage(tmp_path, "--parity", "--format", "json").output)
     assert altered["trades"]["matched"] == result["trades"]["matched"] - 1
     assert 0.99 < altered["trades"]["share"] < 1.0
+
+
+def test_a_silence_that_rest_agrees_was_quiet_is_classified_quiet(tmp_path: Path) -> None:
+    silent = (START_MS + 22 * MINUTE_MS, START_MS + 24 * MINUTE_MS)  # two minutes without a trade frame
+    with Simulator(symbols=SYMBOLS, seed=5, trades_per_second=1e-6) as sim:  # nothing trades
+        record(Lake(tmp_path / "lake"), sim.market, Recording(SYMBOLS, START_MS, END_MS, GAP, silent))
+        heal(sim, tmp_path)
+    gaps = json.loads(coverage(tmp_path, "--format", "json").output)["gaps"]
+    trade = sorted((g["class"], g["cause"]) for g in gaps if g["channel"] == "trade")
+    assert trade == sorted([("healed", "disconnect"), ("quiet", "silence")] * len(SYMBOLS)), trade
+
+
+def test_gaps_while_the_contract_was_paused_are_not_listed(sim: Simulator, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from schemas import DATASETS
+
+    lake = Lake(tmp_path / "lake")
+    record(lake, sim.market, RECORDING)
+    sim.market.pause(SYMBOLS[0])
+    rows = DATASETS["contracts"].from_rest({"code": 0, "data": [sim.market.contract(SYMBOLS[0])]}, {})  # type: ignore[misc]
+    paused_at = datetime.fromtimestamp((GAP[0] - 1000) / 1000, UTC)
+    lake.write(DATASETS["contracts"], [{**row, "received_at": paused_at, "source": "poll"} for row in rows])
+    gaps = json.loads(coverage(tmp_path, "--format", "json").output)["gaps"]
+    assert {g["class"] for g in gaps if g["symbol"] == SYMBOLS[0]} == {"not_listed"}
+    assert {g["class"] for g in gaps if g["symbol"] == SYMBOLS[1]} == {"open", "unhealable"}
