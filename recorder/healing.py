@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from backfill.heal import HEALABLE, Healer, plan
 from exchange.ratelimit import SharedLimiter
 from exchange.rest import RestClient
 from schemas import DATASETS
-from storage.gaps import outages
+from storage.gaps import outages, recent_sql
 from storage.lake import Lake
 from storage.state import State
 from storage.views import connect
@@ -24,6 +24,7 @@ from storage.views import connect
 log = logging.getLogger(__name__)
 
 HEAL_EVERY_S = 60.0
+RECENT = timedelta(hours=6)  # after a first full pass, each pass looks at this much of the lake
 REST_BUDGET = "state/rest-budget.json"  # the host's one REST budget (cli.rest_budget uses the same file)
 
 
@@ -80,7 +81,8 @@ class AutoHeal:
         """Run one heal pass over the lake's outage windows; return the rows written."""
         lake = self.data_dir / "lake"
         with connect(lake) as con:
-            found = outages(con)
+            recent = recent_sql(datetime.now(UTC) - RECENT) if self.passes else None
+            found = outages(con) if recent is None else outages(con, recent)
         limiter = SharedLimiter(self.data_dir / REST_BUDGET)
         with RestClient(self.rest_url, limiter=limiter) as client:
             healer = Healer(client, Lake(lake), State(self.data_dir / "state"))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -135,6 +135,20 @@ def create_gap_view(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> lis
         return []
     con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS {gaps_sql()}")
     return [VIEW]
+
+
+def recent_sql(since: datetime) -> str:
+    """The outage query over only the frames and events received since `since` (as a relation).
+
+    A long-running recorder asks every minute; scanning weeks of raw_messages each time would not do. The
+    date filter prunes partitions. A window that began before `since` is not seen: a full pass finds it.
+    """
+    moment = since.astimezone(UTC).isoformat()
+    where = f"WHERE date >= DATE '{since.astimezone(UTC).date()}' AND received_at >= TIMESTAMPTZ '{moment}'"
+    return (
+        f"(WITH raw_messages AS (SELECT * FROM main.raw_messages {where}), "
+        f"stream_events AS (SELECT * FROM main.stream_events {where}) SELECT * FROM ({gaps_sql()}))"
+    )
 
 
 def outages(con: duckdb.DuckDBPyConnection, relation: str = VIEW) -> list[Outage]:

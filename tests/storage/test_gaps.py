@@ -123,3 +123,19 @@ def test_the_stream_gaps_view_reads_the_lake(tmp_path: Path) -> None:
     with connect(tmp_path / "lake") as con:
         rows = con.sql("SELECT topic, cause, seconds FROM stream_gaps").fetchall()
     assert rows == [("BTC-USDT@trade", "disconnect", 11.0)]
+
+
+def test_a_recent_pass_sees_only_windows_inside_its_horizon(tmp_path: Path) -> None:
+    from storage.gaps import recent_sql
+
+    tape = Tape("r1-00").event(0, "connect").frames_every("BTC-USDT@trade", 1, 10, 1)
+    tape.event(10.5, "disconnect").event(20, "reconnect").frames_every("BTC-USDT@trade", 21, 3000, 1)
+    tape.event(3000.5, "disconnect").event(3010, "reconnect").frames_every("BTC-USDT@trade", 3011, 3020, 1)
+    lake = Lake(tmp_path / "lake")
+    lake.write(DATASETS["stream_events"], tape.events)
+    lake.write(DATASETS["raw_messages"], tape.frames)
+    with connect(tmp_path / "lake") as con:
+        every = [_seconds(o) for o in outages(con)]
+        recent = [_seconds(o) for o in outages(con, recent_sql(T0 + timedelta(seconds=1000)))]
+    assert [start for _, start, _, _ in every] == [10.0, 3000.0]
+    assert recent == [("BTC-USDT@trade", 3000.0, 3011.0, "disconnect")]
