@@ -108,6 +108,8 @@ def test_outages_are_healed_to_the_exact_truth_and_every_window_is_classified(tm
         for gap, (last, first_after) in zip(mine, (outage[topic], restart[topic]), strict=True):
             assert abs(_ms(gap["start"]) - last) <= 1000, (topic, gap, last)
             assert abs(_ms(gap["end"]) - first_after) <= 1000, (topic, gap, first_after)
+            if channel == "incrDepth":  # updates count again from the next `all` snapshot: marked
+                assert gap["resync_at"] is not None and _ms(gap["resync_at"]) >= _ms(gap["end"]), gap
 
 
 def _at(sim: Simulator, data_dir: Path) -> list[str]:
