@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -448,6 +448,11 @@ def simulate(
     default=None,
     help="Also record the account stream (listenKey): needs BINGX_API_KEY/BINGX_API_SECRET or the config's.",
 )
+@click.option(
+    "--heal/--no-heal",
+    default=None,
+    help="Heal closed outage windows from REST while recording [on] (see `heal`).",
+)
 @click.pass_obj
 def record(settings: Settings, /, **flags: Any) -> None:
     """Record live WebSocket channels: journal first, then Parquet under <data-dir>/lake.
@@ -529,7 +534,6 @@ def backfill(
     from backfill.job import Job, Request, default_state
     from backfill.progress import LogReporter, Reporter, RichReporter
     from backfill.series import SERIES
-    from exchange.ratelimit import Limiter
     from exchange.rest import RestClient
     from storage.lake import Lake
 
@@ -549,7 +553,7 @@ def backfill(
     writable_data_dir(settings)
     rich = sys.stderr.isatty()
     reporter: Reporter = RichReporter() if rich else LogReporter()
-    with RestClient(settings.rest_url, limiter=Limiter.bingx_default()) as client:
+    with RestClient(settings.rest_url, limiter=rest_budget(settings)) as client:
         state = default_state(settings.data_dir)
         lake = Lake(settings.lake)
         job = Job(client, lake, state, workers=workers, reporter=reporter, flush_rows=flush_rows)
@@ -608,7 +612,6 @@ def poll(
     from backfill.contracts import listings, resolve
     from backfill.poll import SNAPSHOTS, PollSummary, Stopped, interruptible_sleep
     from backfill.poll import poll as poll_snapshots
-    from exchange.ratelimit import Limiter
     from exchange.rest import RestClient
     from storage.lake import Lake
 
@@ -620,7 +623,7 @@ def poll(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     sleep = interruptible_sleep(stop)  # a stop cuts a retry backoff or a pacing wait short
-    with RestClient(settings.rest_url, sleep=sleep, limiter=Limiter.bingx_default(sleep=sleep)) as client:
+    with RestClient(settings.rest_url, sleep=sleep, limiter=rest_budget(settings, sleep)) as client:
         try:
             wanted = parse_symbols(symbols)
             if wanted is not None or chosen.per_symbol:
@@ -710,6 +713,205 @@ def _poll_account(settings: Settings, name: str, every: float | None, count: int
             client, Lake(settings.lake), snapshot, None, every_s=every, count=count, stop=stop
         )
     click.echo(summary.line())
+
+
+def rest_budget(settings: Settings, sleep: Callable[[float], object] | None = None) -> Any:
+    """The host's one REST budget: a file-locked log in the data dir that every job draws from."""
+    from exchange.ratelimit import SharedLimiter
+
+    path = settings.data_dir / "state" / "rest-budget.json"
+    return SharedLimiter(path) if sleep is None else SharedLimiter(path, sleep=sleep)
+
+
+# --- completeness commands: heal, coverage ---
+
+HEAL_DATASETS = "trades,klines,funding_rates,mark_klines"
+
+
+@main.command()
+@click.option("--symbols", default="all", show_default=True, help="Comma-separated symbols, or 'all'.")
+@click.option("--since", help="Only outages ending after: YYYY-MM-DD[THH:MM] (UTC) or epoch ms.")
+@click.option("--until", help="Only outages starting before: YYYY-MM-DD[THH:MM] (UTC) or epoch ms.")
+@click.option("--datasets", default=HEAL_DATASETS, show_default=True, help="What to fetch from REST.")
+@click.option("--dry-run", is_flag=True, help="List the REST windows that would be fetched; write nothing.")
+@click.pass_obj
+def heal(
+    settings: Settings, symbols: str, since: str | None, until: str | None, datasets: str, dry_run: bool
+) -> None:
+    """Fill the stream's outage windows (stream_gaps) from REST history (source='backfill').
+
+    Trades come from historicalTrades by id over each window (edges included), klines for every recorded
+    interval, funding and mark klines in the window. Idempotent (a re-run writes nothing), safe to kill,
+    and it shares the host's REST budget with record, backfill and poll. Windows that cannot be healed
+    (depth, incrDepth, ... or older than REST history) are listed by `coverage`.
+
+    \b
+    Example:
+      bingx-recorder heal --symbols BTC-USDT,ETH-USDT --since 2024-06-01
+      bingx-recorder heal --dry-run
+    """
+    from backfill.heal import HEALABLE
+
+    wanted = [name.strip() for name in datasets.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in HEALABLE]
+    if unknown or not wanted:
+        raise UserError(f"--datasets {datasets!r}: choose from {', '.join(HEALABLE)}")
+    summary = run_heal(settings, _symbols(symbols), _window(since, until), wanted, dry_run)
+    if dry_run:
+        for task in summary.planned:
+            click.echo(
+                f"{task.dataset} {task.symbol} {task.interval or '-'} [{task.start_ms}, {task.end_ms})"
+            )
+    click.echo(summary.line())
+
+
+def run_heal(
+    settings: Settings,
+    symbols: list[str] | None,
+    window: tuple[Any, Any],
+    datasets: Sequence[str],
+    dry_run: bool = False,
+) -> Any:
+    """Plan and run one heal pass over the lake's outage windows."""
+    from backfill.heal import Healer, plan
+    from backfill.job import default_state
+    from exchange.rest import RestClient
+    from storage.gaps import outages
+    from storage.lake import Lake
+    from storage.views import connect
+
+    since, until = window
+    with connect(settings.lake) as con:
+        found = [
+            o
+            for o in outages(con)
+            if (symbols is None or o.symbol in symbols)
+            and (since is None or o.end > since)
+            and (until is None or o.start < until)
+        ]
+    with RestClient(settings.rest_url, limiter=rest_budget(settings)) as client:
+        healer = Healer(client, Lake(settings.lake), default_state(settings.data_dir))
+        return healer.run(plan(found, datasets), dry_run=dry_run)
+
+
+def _symbols(text: str | None) -> list[str] | None:
+    from backfill.arguments import parse_symbols
+
+    try:
+        return parse_symbols(text)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def _window(since: str | None, until: str | None) -> tuple[Any, Any]:
+    from datetime import UTC, datetime
+
+    from backfill.arguments import parse_window
+
+    try:
+        since_ms, until_ms = parse_window(since, until)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    start, end = (
+        None if ms is None else datetime.fromtimestamp(ms / 1000, UTC) for ms in (since_ms, until_ms)
+    )
+    return start, end
+
+
+def show_parity(settings: Settings, symbols: list[str] | None, fmt: str) -> None:
+    """Print `coverage --parity`: shares of stream trades and bars that REST confirms."""
+    import json
+
+    from backfill.job import default_state
+    from report.parity import parity
+    from storage.lake import Lake
+    from storage.views import connect
+
+    with connect(settings.lake) as con:
+        found = parity(con, Lake(settings.lake), default_state(settings.data_dir), symbols)
+    click.echo(json.dumps(found.as_json(), indent=2) if fmt == "json" else found.lines())
+
+
+OPEN_EXIT = 3  # coverage: open gaps (or --fail-on classes) longer than --max-gap
+
+
+@main.command()
+@click.option("--since", help="Start: YYYY-MM-DD[THH:MM] (UTC) or epoch ms [first recorded frame].")
+@click.option("--until", help="End: YYYY-MM-DD[THH:MM] (UTC) or epoch ms [last recorded frame].")
+@click.option("--symbols", default="all", show_default=True, help="Comma-separated symbols, or 'all'.")
+@click.option("--datasets", help="Comma-separated datasets (trades,klines,book_updates,...) [all recorded].")
+@click.option("--by", type=click.Choice(["hour", "day"]), default="hour", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path), help="Also write a heatmap page.")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), help="Also write a heatmap PNG.")
+@click.option("--max-gap", type=click.FloatRange(min=0), help="Exit 3 when open gaps exceed SECONDS.")
+@click.option("--fail-on", default="", help="More classes counted against --max-gap, e.g. unhealable.")
+@click.option("--parity", is_flag=True, help="Instead: how far stream and REST agree where both recorded.")
+@click.pass_obj
+def coverage(
+    settings: Settings,
+    since: str | None,
+    until: str | None,
+    symbols: str,
+    datasets: str | None,
+    by: str,
+    fmt: str,
+    html: Path | None,
+    png: Path | None,
+    max_gap: float | None,
+    fail_on: str,
+    parity: bool,
+) -> None:
+    """Prove completeness: per dataset × symbol × hour, seconds covered, rows, expected rows, every gap.
+
+    Gap classes: healed, unhealable (no REST history: depth, incrDepth, ticker, ...), beyond_history,
+    quiet (silence, and REST agrees nothing traded), not_listed (contracts: not tradable), open (not
+    healed yet). Exit status 3 when the seconds in open gaps (plus --fail-on classes) exceed --max-gap
+    (default with --fail-on: 0), for cron and Airflow alerts.
+
+    \b
+    Example:
+      bingx-recorder coverage --since 2024-06-01 --until 2024-06-02
+      bingx-recorder coverage --format json --max-gap 0 || echo "gaps to heal"
+      bingx-recorder coverage --html coverage.html --png coverage.png --fail-on unhealable
+      bingx-recorder coverage --parity    # stream vs REST where both recorded: 100.00% matched
+    """
+    from backfill.job import default_state
+    from report.coverage import CLASSES, build
+    from report.render import as_csv, as_json, as_table
+    from storage.views import connect
+
+    extra = [name.strip() for name in fail_on.split(",") if name.strip()]
+    if any(name not in CLASSES for name in extra):
+        raise UserError(f"--fail-on {fail_on!r}: choose from {', '.join(CLASSES)}")
+    start, end = _window(since, until)
+    names = [name.strip() for name in datasets.split(",")] if datasets else None
+    if parity:
+        show_parity(settings, _symbols(symbols), fmt)
+        return
+    with connect(settings.lake) as con:
+        report = build(
+            con,
+            default_state(settings.data_dir),
+            since=start,
+            until=end,
+            symbols=_symbols(symbols),
+            datasets=names,
+            by=by,
+        )
+    click.echo({"json": as_json, "csv": as_csv, "table": as_table}[fmt](report))
+    if html is not None or png is not None:
+        from report.heatmap import write_html, write_png
+
+        if html is not None:
+            write_html(report, html)
+        if png is not None:
+            write_png(report, png)
+    limit = max_gap if max_gap is not None else (0.0 if extra else None)
+    if limit is not None and report.seconds_in(["open", *extra]) > limit:
+        raise click.exceptions.Exit(OPEN_EXIT)
 
 
 if __name__ == "__main__":

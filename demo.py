@@ -1,4 +1,8 @@
-"""`make demo`: the whole pipeline against the local simulator, through the real CLI, in about 20 seconds."""
+"""`make demo`: the whole pipeline against the local simulator, through the real CLI, in about 30 seconds.
+
+An outage is injected into the recording (every socket dropped and refused for a few seconds), healed from
+REST, and the coverage report printed: the book channels' windows unhealable, trades and klines healed.
+"""
 
 from __future__ import annotations
 
@@ -32,17 +36,30 @@ FROM klines WHERE "interval" = '1m' ORDER BY symbol, open_time DESC LIMIT 12
 """
 
 
-def run(data_dir: Path, seconds: float = 10.0) -> None:
-    """Start the simulator, record `seconds` of every channel, backfill the same window, print queries."""
+def run(data_dir: Path, seconds: float = 10.0, outage_s: float = 3.0) -> None:
+    """Start the simulator, record `seconds` of every channel with an outage in it, heal it, backfill the
+    same window, print queries and the coverage summary (and write its heatmap next to the lake)."""
     from simulator import Simulator
 
     shutil.rmtree(data_dir, ignore_errors=True)
-    with Simulator(symbols=SYMBOLS.split(","), seed=7) as sim:
+    with Simulator(symbols=SYMBOLS.split(","), seed=7, bingx_budgets=True) as sim:
         cli = [sys.executable, "-m", "cli", "--data-dir", str(data_dir), "--rest-url", sim.rest_url]
-        cli += ["--ws-url", sim.ws_url, "--log-level", "WARNING"]
+        cli += ["--ws-url", sim.ws_url, "--log-level", "ERROR"]
         started_ms = int(time.time() * 1000) - 10 * 60_000
-        _step(f"recording {SYMBOLS} on {len(CHANNELS.split(','))} channels for {seconds:.0f} s")
-        _call([*cli, "record", "--symbols", SYMBOLS, "--channels", CHANNELS, "--duration", str(seconds)])
+        total = seconds + outage_s + 12  # the healed windows need ~10 s of stream after them to settle
+        _step(f"recording {SYMBOLS} on {len(CHANNELS.split(','))} channels for {total:.0f} s")
+        argv = [*cli, "record", "--symbols", SYMBOLS, "--channels", CHANNELS, "--duration", str(total)]
+        recorder = subprocess.Popen([*argv, "--no-heal", "--lake-interval", "2"], env=_env())
+        time.sleep(min(4.0, seconds))
+        _step(f"outage: every socket dropped and refused for {outage_s:.0f} s")
+        sim.faults.outage(outage_s)
+        if recorder.wait(total + 30) != 0:
+            raise SystemExit("the recorder failed")
+        _step("healing the outage windows from REST")
+        _call([*cli, "heal", "--datasets", "trades,klines"])
+        _step("coverage: every gap classified (depth and incrDepth have no REST history)")
+        html, png = data_dir / "coverage.html", data_dir / "coverage.png"
+        _call([*cli, "coverage", "--by", "hour", "--html", str(html), "--png", str(png)])
         _step("backfilling the last 10 minutes of 1m klines from REST")
         _call(
             [*cli, "backfill", "klines", "--symbols", SYMBOLS, "--interval", "1m", "--since", str(started_ms)]
@@ -51,16 +68,20 @@ def run(data_dir: Path, seconds: float = 10.0) -> None:
         _call([*cli, "sql", SUMMARY])
         _step("1m bars: stream and backfill unified, one row per bar")
         _call([*cli, "sql", BARS])
-    print(f"\nThe lake is in {data_dir}/lake. Try: bingx-recorder --data-dir {data_dir} sql 'SELECT ...'")
+    print(f"\nThe lake is in {data_dir}/lake; the coverage heatmap in {data_dir}/coverage.html and .png.")
+    print(f"Try: bingx-recorder --data-dir {data_dir} sql 'SELECT * FROM stream_gaps'")
 
 
 def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "MPLBACKEND": "Agg"}
+
+
 def _call(argv: list[str]) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    subprocess.run(argv, check=True, env=env)
+    subprocess.run(argv, check=True, env=_env())
 
 
 if __name__ == "__main__":

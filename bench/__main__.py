@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from bench import backfill_rate, ingest, parsing, query, report, storage_size
+from bench import backfill_rate, heal_rate, ingest, parsing, query, report, storage_size
 from bench.harness import Config, Figure, Section, machine, unavailable, write_results
 
 SECTIONS: dict[str, Section] = {
@@ -17,6 +17,7 @@ SECTIONS: dict[str, Section] = {
     "storage": storage_size.run,
     "query": query.run,
     "backfill": backfill_rate.run,
+    "heal": heal_rate.run,
     "ingest": ingest.run,
 }
 

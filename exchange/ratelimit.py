@@ -11,12 +11,16 @@ per window + margin, i.e. 100 / 10.1 s ≈ 99% of the published rate, bursts inc
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import IO, Final
 
 # Public market data endpoints: the "market group" of the 2024 docs (BINGX_API.md §15.2).
 MARKET_PREFIXES: Final = (
@@ -175,3 +179,73 @@ class Limiter:
         if log is None:
             log = self._logs[key] = _Log()
         return log
+
+
+class SharedLimiter(Limiter):
+    """A Limiter whose reservations live in a small file, so every process on the host draws from one budget.
+
+    BingX limits the IP, not the process: the recorder's healing, a `backfill` and a `poll` running at the
+    same time must share the budgets. Each acquire takes an exclusive flock on `path`, reads the reservation
+    log, reserves if the request fits and writes the log back; it sleeps outside the lock. Times are wall
+    clock seconds (comparable across processes). A lost file only forgets the last window: the server's
+    headers still tighten the budget.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        budgets: Sequence[Budget] = BINGX_BUDGETS,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] = time.sleep,
+        margin_s: float = 0.1,
+    ) -> None:
+        super().__init__(budgets, clock=clock, sleep=sleep, margin_s=margin_s)
+        self.path = os.fspath(path)
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+
+    def acquire(self, path: str) -> float:
+        """Block until a request to path fits every budget of every process sharing the file; reserve it."""
+        while True:
+            with self._lock, _locked(self.path) as handle:
+                self._logs = _read_logs(handle)
+                now = self.clock()
+                wait = self._wait_s(path, now)
+                if wait <= 0:
+                    self._reserve(path, now)
+                    _write_logs(handle, self._logs)
+                    return now
+                wait = max(wait, _MIN_WAIT_S)
+                self.seconds_waited += wait
+            self.sleep(wait)
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[IO[str]]:
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _read_logs(handle: IO[str]) -> dict[tuple[int, str], _Log]:
+    handle.seek(0)
+    text = handle.read()
+    try:
+        document = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:  # a torn write (power cut): start a fresh window
+        document = {}
+    logs: dict[tuple[int, str], _Log] = {}
+    for name, times in document.items():
+        index, _, key = name.partition(" ")
+        logs[int(index), key] = _Log(deque(float(t) for t in times))
+    return logs
+
+
+def _write_logs(handle: IO[str], logs: dict[tuple[int, str], _Log]) -> None:
+    document = {f"{index} {key}": list(log.times) for (index, key), log in logs.items() if log.times}
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps(document))
+    handle.flush()

@@ -36,6 +36,7 @@ KEYS = {
     "api_key": str,  # record --account: read by cli.credentials, never a flag
     "api_secret": str,
     "credentials": dict,  # a [credentials] table holding the two above
+    "heal": bool,
 }
 
 
@@ -71,7 +72,9 @@ def load_config(path: Path | None) -> dict[str, Any]:
         if key in ("symbols", "channels") and isinstance(value, list):
             value = ",".join(map(str, value))
         wanted = KEYS[key]
-        if isinstance(value, bool) or not isinstance(value, wanted if wanted is not float else (int, float)):
+        if (isinstance(value, bool) and wanted is not bool) or not isinstance(
+            value, wanted if wanted is not float else (int, float)
+        ):
             raise ConfigError(f"config {path}: {raw_key} must be a {wanted.__name__}, got {value!r}")
         config[key] = value
     return config
@@ -106,6 +109,7 @@ def options_from(
         log_level=endpoints.log_level,
         journal_archive=Path(merged["journal_archive"]) if merged.get("journal_archive") else None,
         lake_interval_s=float(merged.get("lake_interval", SEAL_INTERVAL_S)),
+        heal_rest_url=endpoints.rest_url if merged.get("heal", True) else None,
     )
     if not 0 < options.lake_interval_s <= 3600:
         raise TopicError(f"lake interval must be in (0, 3600] seconds, got {options.lake_interval_s:g}")

@@ -47,6 +47,8 @@ class RecordOptions:
     journal: dict[str, float] = field(default_factory=dict)  # JournalWriter keyword options
     journal_archive: Path | None = None  # converted segments move here instead of being deleted
     lake_interval_s: float = SEAL_INTERVAL_S  # how often the converter makes its files appear
+    heal_rest_url: str | None = None  # heal closed outage windows from this REST API (None: --no-heal)
+    heal_every_s: float = 60.0
 
 
 def tradable_symbols(rest: Rest) -> tuple[list[str], set[str]]:
@@ -66,6 +68,25 @@ def check_symbols(symbols: Sequence[str], rest: Rest) -> None:
     paused = [s for s in symbols if s not in set(tradable)]
     if paused:
         raise TopicError(f"symbol(s) {', '.join(paused)} are listed but not tradable (contracts status != 1)")
+
+
+class _Kept:
+    """A Rest whose /quote/contracts answers are also written to the contracts dataset (recorder.healing)."""
+
+    def __init__(self, rest: Rest, data_dir: Path) -> None:
+        self.rest, self.data_dir = rest, data_dir
+
+    def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        envelope = self.rest.get(path, params)
+        if path == CONTRACTS_PATH:
+            from recorder.healing import keep_contracts
+            from storage.lake import Lake
+
+            try:
+                keep_contracts(Lake(self.data_dir / "lake"), envelope)
+            except Exception as error:  # a bad row is no reason to stop listing symbols
+                log.warning("could not keep the contracts refresh: %s", error)
+        return envelope
 
 
 class Recorder:
@@ -102,6 +123,7 @@ class Recorder:
         self._journal = JournalWriter(self.data_dir / "journal", **options.journal)  # type: ignore[arg-type]
         converter = Supervisor(self._converter)
         self._receiver = Receiver()
+        healing = self._healing()
         try:
             if self.account_factory is not None:
                 self.account = self.account_factory(self._journal, self._receiver, f"{self.run_id}-account")
@@ -111,16 +133,20 @@ class Recorder:
             log.info("recording %d topics over %d connections", len(topics), len(self.connections))
             deadline = None if duration_s is None else time.monotonic() + duration_s
             next_refresh = time.monotonic() + options.refresh_s
+            if options.symbols is not None:
+                self._keep_contracts()
             while not stop.is_set():
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
-                if options.symbols is None and now >= next_refresh:
+                if now >= next_refresh:
                     next_refresh = now + options.refresh_s
-                    self.refresh()
+                    self.refresh() if options.symbols is None else self._keep_contracts()
                 converter.check()  # raises ConverterFailed if it keeps dying
                 stop.wait(min(1.0, max(0.0, (deadline or now + 1.0) - now)))
         finally:
+            if healing is not None:
+                healing.stop()
             self._shutdown(converter)
 
     def refresh(self) -> None:
@@ -139,7 +165,23 @@ class Recorder:
     def _all_symbols(self) -> list[str]:
         if self.rest is None:
             raise TopicError("--symbols all needs the REST API to list contracts")
-        return tradable_symbols(self.rest)[0]
+        return tradable_symbols(_Kept(self.rest, self.data_dir))[0]
+
+    def _keep_contracts(self) -> None:
+        """Fetch the contract list only to keep it (listing, pause and delisting times, for coverage)."""
+        if self.rest is None:
+            return
+        try:
+            _Kept(self.rest, self.data_dir).get(CONTRACTS_PATH, {})
+        except Exception as error:  # a failed refresh must never stop recording
+            log.warning("contracts refresh failed: %s", error)
+
+    def _healing(self) -> Any:
+        if self.options.heal_rest_url is None:
+            return None
+        from recorder.healing import AutoHeal
+
+        return AutoHeal(self.data_dir, self.options.heal_rest_url, self.options.heal_every_s).start()
 
     def _connect(self, topics: list[str]) -> Connection:
         assert self._journal is not None

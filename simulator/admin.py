@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from simulator import Simulator
 
 USAGE = (
-    "POST /faults/drop | /faults/stop-ping[?on=0] | /faults/stall[?on=0] | /faults/garbage?kind=bad-gzip"
+    "POST /faults/drop | /faults/outage?seconds=20 | /faults/stop-ping[?on=0] | /faults/stall[?on=0]"
+    " | /faults/garbage?kind=bad-gzip"
     "|bad-json|unknown-datatype|missing-fields | /faults/incr-skip[?count=N&symbol=S] | /faults/incr-repeat"
     " | /faults/clear | /faults/expire-listen-keys (simulate --account) ; GET /ledger"
 )
@@ -51,6 +52,8 @@ class AdminServer:
         count, symbol = int(query.get("count", "1")), query.get("symbol")
         if fault == "drop":
             return {"dropped": faults.drop()}
+        if fault == "outage":
+            return {"dropped": faults.outage(float(query.get("seconds", "20")))}
         if fault == "stop-ping":
             faults.stop_ping(on)
         elif fault == "stall":

@@ -37,6 +37,7 @@ class Options:
     )
     funding_null_when_empty: bool = False  # fundingRate: "data": null instead of [] for an empty range
     funding_mark_price: bool = False  # fundingRate rows carry markPrice (JK model only)
+    trade_history_ms: int | None = None  # historicalTrades serves only trades this young (None: all)
 
 
 @dataclass(frozen=True)

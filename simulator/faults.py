@@ -30,11 +30,18 @@ class WsFaults:
         self._server = server
         self.ping_stopped = False
         self.stalled = False
+        self.refuse_until_ms = 0  # handshakes before this market time are refused (outage)
         self.rest: Any = None  # the RestServer's faults, attached by the Simulator
 
     def drop(self) -> int:
         """Abort every connection without a close frame (client sees 1006); return how many."""
         return self._server.call(drop_all, self._server, "fault: drop")
+
+    def outage(self, seconds: float) -> int:
+        """Drop every connection and refuse new ones for `seconds` (HTTP 503); return how many dropped."""
+        self.refuse_until_ms = self._server.clock() + round(seconds * 1000)
+        self._server.log_fault("outage", f"{seconds:g} s")
+        return self.drop()
 
     def stop_ping(self, on: bool = True) -> None:
         """Stop (or resume) sending Ping; the Pong deadline is suspended meanwhile."""

@@ -120,6 +120,23 @@ class _Window:
     used: int = 0
 
 
+# BingX's published public budgets (BINGX_API.md §15.2), for `RestServer(bingx_budgets=True)`:
+# (name, limit, window ms, path prefixes, counted per endpoint). Fixed windows, as the exchange counts.
+MARKET_PREFIXES = (
+    "/openApi/swap/v1/market/",
+    "/openApi/swap/v1/ticker/",
+    "/openApi/swap/v2/quote/",
+    "/openApi/swap/v2/server/",
+    "/openApi/swap/v3/quote/",
+)
+KLINE_PATHS = ("/openApi/swap/v3/quote/klines", "/openApi/swap/v2/quote/klines")
+BINGX_BUDGETS = (
+    ("market group", 100, 10_000, MARKET_PREFIXES, False),
+    ("market group per minute", 500, 60_000, MARKET_PREFIXES, False),
+    ("klines", 5, 1_000, KLINE_PATHS, True),
+)
+
+
 class RateLimiter:
     """BingX's fixed 10 s windows per (client IP, endpoint), an optional per-IP group budget, then a ban.
 
@@ -135,9 +152,11 @@ class RateLimiter:
         group_budget: int | None = None,
         ban_after: int = 5,
         ban_ms: int = 300_000,
+        extra: tuple[tuple[str, int, int, tuple[str, ...], bool], ...] = (),
     ) -> None:
         self.clock_ms = clock_ms
         self.budget, self.window_ms, self.group_budget = budget, window_ms, group_budget
+        self.extra = extra  # more fixed windows: (name, limit, window ms, path prefixes, per endpoint)
         self.ban_after, self.ban_ms = ban_after, ban_ms
         self._lock = Lock()
         self._windows: dict[tuple[str, str], _Window] = {}
@@ -158,11 +177,26 @@ class RateLimiter:
             over = window.used > self.budget or (
                 self.group_budget is not None and group.used > self.group_budget
             )
+            over = self._count_extra(client, path, now) or over
             verdict = Verdict(not over, False, max(0, self.budget - window.used), self._expire(window, now))
             if over and self._count_over(client, now) > self.ban_after:
                 self._banned_until[client] = now + self.ban_ms
                 return Verdict(False, True, verdict.remain, verdict.expire_ms)
             return verdict
+
+    def _count_extra(self, client: str, path: str, now: int) -> bool:
+        """Count the request in every extra window it falls under; say whether one is over its limit."""
+        over = False
+        for name, limit, window_ms, prefixes, per_endpoint in self.extra:
+            if not path.startswith(prefixes):
+                continue
+            key = (client, f"{name}|{path if per_endpoint else '*'}")
+            window = self._windows.get(key)
+            if window is None or now - window.start_ms >= window_ms:
+                window = self._windows[key] = _Window(now)
+            window.used += 1
+            over = over or window.used > limit
+        return over
 
     def headers(self, client: str, path: str) -> Verdict:
         """Peek at the window without counting (for answers that bypass the limiter)."""

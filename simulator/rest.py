@@ -16,7 +16,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from simulator.endpoints import ApiError, Options, Request
-from simulator.faults_rest import Fault, RateLimiter, RestFaults, RestLedger, RestRequest, Verdict
+from simulator.faults_rest import (
+    BINGX_BUDGETS,
+    Fault,
+    RateLimiter,
+    RestFaults,
+    RestLedger,
+    RestRequest,
+    Verdict,
+)
 from simulator.market import Market
 from simulator.routes import ROUTES
 from simulator.signed import SIGNED_PATHS
@@ -49,6 +57,7 @@ class RestServer:
         throttle_status: int = 429,
         limiter_clock_ms: Callable[[], int] | None = None,
         account: Any = None,  # a simulator.account.Account: serves the signed endpoints (simulator/signed.py)
+        bingx_budgets: bool = False,
     ) -> None:
         self.market = market
         self.account = account
@@ -64,6 +73,7 @@ class RestServer:
             group_budget,
             ban_after,
             ban_ms,
+            BINGX_BUDGETS if bingx_budgets else (),  # market group 100/10 s and 500/min, klines 5/s
         )
         self.faults = RestFaults()
         self.ledger = RestLedger()

@@ -61,10 +61,24 @@ def historical_trades(request: Request) -> list[dict[str, Any]]:
     assert name is not None
     limit = integer(request, "limit", 50, 1, 100)
     if request.params.get("fromId"):
-        found = request.market.trades_from_id(name, integer(request, "fromId"), limit, request.now_ms)
+        from_id = max(integer(request, "fromId"), _oldest_served_id(request, name))
+        found = request.market.trades_from_id(name, from_id, limit, request.now_ms)
     else:
         found = request.market.recent_trades(name, request.now_ms, limit)
     return [_trade(t) | {"id": str(t.id)} for t in found]  # ascending by id, fromId inclusive
+
+
+def _oldest_served_id(request: Request, name: str) -> int:
+    """The first id historicalTrades still serves: older trades are gone (Options.trade_history_ms)."""
+    reach = request.options.trade_history_ms
+    if reach is None:
+        return 0
+    cutoff = request.now_ms - reach
+    for hour_start in range(cutoff - cutoff % 3_600_000, request.now_ms, 3_600_000):
+        found = request.market.trades(name, max(cutoff, hour_start), hour_start + 3_600_000)
+        if found:
+            return found[0].id
+    return 1 << 62  # nothing young enough: every fromId answers an empty page
 
 
 def premium_index(request: Request) -> dict[str, Any] | list[dict[str, Any]]:

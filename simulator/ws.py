@@ -130,7 +130,7 @@ class WsServer:
             self._handle,
             self.host,
             self.port,
-            process_request=_only_swap_market,
+            process_request=self._admit,
             compression=None,  # BingX does not negotiate permessage-deflate (§17)
             ping_interval=None,  # no protocol-level pings: the heartbeat is the gzip "Ping" text
             close_timeout=1,
@@ -295,6 +295,12 @@ class WsServer:
     def _refuse(self, client: Client, request_id: Any, name: str, code: int, msg: str) -> None:
         self.ledger.refuse(client.id, name, code)
         self.write(client, wire.encode(wire.ack(request_id, code, msg, long=True))[1])
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Refuse every handshake during an outage (WsFaults.outage), then serve only the swap path."""
+        if self.clock() < self.faults.refuse_until_ms:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "outage\n")
+        return _only_swap_market(connection, request)
 
     def log_fault(self, what: str, detail: str) -> None:
         self.ledger.event(self.clock(), what, detail)

@@ -79,7 +79,14 @@ def create_views(
         except _UNREADABLE as error:  # an unreadable file costs its own dataset, not every view
             con.execute(broken_view_sql(dataset, unreadable_message(dataset, str(error))))
         names.append(dataset.name)
-    return names
+    return names + _create_derived_views(con, names)
+
+
+def _create_derived_views(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[str]:
+    """Views over other views (storage.gaps: stream_gaps), created when what they read exists."""
+    from storage.gaps import create_gap_view
+
+    return create_gap_view(con, names)
 
 
 def broken_views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

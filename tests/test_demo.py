@@ -28,6 +28,9 @@ def test_demo_records_every_channel_and_unifies_stream_and_backfill_bars(
     demo.run(tmp_path / "data", seconds=4)
     out = capfd.readouterr().out
     assert "1m bars: stream and backfill unified" in out
+    summary = next(line for line in out.splitlines() if line.startswith("coverage "))
+    assert " healed" in summary and " unhealable" in summary and "0.0 s open" in summary, summary
+    assert (tmp_path / "data" / "coverage.png").stat().st_size > 0
 
     con = connect(tmp_path / "data" / "lake")
     for name in STREAM_DATASETS:

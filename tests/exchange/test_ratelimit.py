@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import bisect
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.ratelimit import BINGX_BUDGETS, Budget, Limiter
+from exchange.ratelimit import BINGX_BUDGETS, Budget, Limiter, SharedLimiter
 from tests.exchange.fakes import FakeClock
 
 KLINES = "/openApi/swap/v3/quote/klines"
@@ -185,3 +188,26 @@ def test_bad_budgets_are_refused() -> None:
         Budget("none", 0, 10.0)
     with pytest.raises(ValueError):
         Limiter([], margin_s=-1)
+
+
+def test_shared_limiters_on_one_file_draw_from_one_budget(tmp_path: Path) -> None:
+    clock = FakeClock(1_700_000_000.0)
+    budgets = (Budget("group", 3, 10.0),)
+    first, second = (SharedLimiter(tmp_path / "budget.json", budgets, clock, clock.sleep) for _ in range(2))
+    sent = [first.acquire(KLINES), second.acquire(KLINES), first.acquire(KLINES), second.acquire(KLINES)]
+    assert sent[:3] == [1_700_000_000.0] * 3  # the budget's three, whichever limiter asked
+    assert sent[3] >= 1_700_000_010.0  # the fourth waited out the window the other limiter filled
+    assert second.seconds_waited >= 10.0 and first.seconds_waited == 0
+
+
+def test_shared_limiter_processes_never_exceed_the_budget_together(tmp_path: Path) -> None:
+    code = (
+        "import sys, time; from exchange.ratelimit import Budget, SharedLimiter;"
+        "limiter = SharedLimiter(sys.argv[1], (Budget('group', 5, 1.0),), margin_s=0.05);"
+        "print(*[limiter.acquire('/p') for _ in range(10)])"
+    )
+    root = Path(__file__).parents[2]
+    argv = [sys.executable, "-c", code, str(tmp_path / "budget.json")]
+    children = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=root) for _ in range(2)]
+    times = [float(t) for child in children for t in child.communicate(timeout=60)[0].split()]
+    assert len(times) == 20 and most_in_any_window(times, 1.0) <= 5

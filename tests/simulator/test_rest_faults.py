@@ -147,3 +147,26 @@ def test_ledger_records_path_params_status_code_and_rows(server: RestServer) -> 
         (TICKER, {}, 200, 0, 1),
     ]
     assert all(r.client == "127.0.0.1" and r.time_ms == NOW for r in records)
+
+
+def test_bingx_budgets_throttle_klines_past_5_per_second_and_the_group_past_100(market: Market) -> None:
+    clock = [NOW]
+    with RestServer(
+        market, clock_ms=lambda: NOW, limiter_clock_ms=lambda: clock[0], bingx_budgets=True, ban_after=1000
+    ) as running:
+        klines = "/openApi/swap/v3/quote/klines"
+        assert [call(running, klines).status_code for _ in range(6)] == [200] * 5 + [429]
+        clock[0] += 1_000
+        assert call(running, klines).status_code == 200  # a new second
+        codes = [call(running, TIME).status_code for _ in range(100)]
+        assert codes.count(429) == 7  # 100 per 10 s for the group: 7 klines already counted in it
+
+
+def test_historical_trades_serve_only_as_far_back_as_the_trade_history_reaches(market: Market) -> None:
+    from simulator.endpoints import Options
+
+    with RestServer(market, clock_ms=lambda: NOW, options=Options(trade_history_ms=60_000)) as running:
+        path = "/openApi/swap/v1/market/historicalTrades"
+        oldest = call(running, path, symbol="BTC-USDT", fromId="1", limit="5").json()["data"]
+    assert oldest and all(NOW - 60_000 <= trade["time"] < NOW for trade in oldest)
+    assert [int(t["id"]) for t in oldest] == sorted(int(t["id"]) for t in oldest)

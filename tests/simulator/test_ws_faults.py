@@ -224,3 +224,17 @@ def test_admin_endpoint_breaks_the_running_simulator() -> None:
         ledger = requests.get(f"{sim.admin_url}/ledger", timeout=5).json()
         assert [c["close_reason"] for c in ledger["connections"]] == ["fault: drop"]
         assert [g["kind"] for g in ledger["garbage"]] == ["bad_gzip"]
+
+
+def test_outage_drops_every_connection_and_refuses_new_ones_until_it_ends(server: WsServer) -> None:
+    client = Client(server.url)
+    assert server.faults.outage(0.5) == 1
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        client.collect(2.0)
+    client.close()
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        Client(server.url)
+    deadline = time.monotonic() + 5
+    while server.clock() < server.faults.refuse_until_ms and time.monotonic() < deadline:
+        time.sleep(0.05)
+    Client(server.url).close()  # accepted again

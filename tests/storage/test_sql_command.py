@@ -97,7 +97,7 @@ def test_views_writes_a_duckdb_file_whose_views_see_later_files(tmp_path: Path) 
             main, ["--data-dir", str(tmp_path / "data"), "views", "--db", str(database)]
         )
         assert result.exit_code == 0, result.output
-        assert result.output.splitlines() == list(DATASETS)
+        assert result.output.splitlines() == [*DATASETS, "stream_gaps"]
     row = {"connection": "c1", "seq": 7, "event": "connect", "topic": None, "code": None, "detail": None}
     Lake(tmp_path / "data" / "lake").write(
         DATASETS["stream_events"], [{**row, "received_at": T0, "source": "stream"}]

@@ -1,0 +1,94 @@
+"""What `record` does over REST besides listing symbols: heal closed outage windows, keep contracts refreshes.
+
+Both run beside the recording and never stop it: a failed pass is logged once per kind and retried later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from backfill.heal import HEALABLE, Healer, plan
+from exchange.ratelimit import SharedLimiter
+from exchange.rest import RestClient
+from schemas import DATASETS
+from storage.gaps import outages, recent_sql
+from storage.lake import Lake
+from storage.state import State
+from storage.views import connect
+
+log = logging.getLogger(__name__)
+
+HEAL_EVERY_S = 60.0
+RECENT = timedelta(hours=6)  # after a first full pass, each pass looks at this much of the lake
+REST_BUDGET = "state/rest-budget.json"  # the host's one REST budget (cli.rest_budget uses the same file)
+
+
+def keep_contracts(lake: Lake, envelope: Mapping[str, Any]) -> int:
+    """Write one /quote/contracts answer to the contracts dataset (source='poll'); return the rows written."""
+    contracts = DATASETS["contracts"]
+    assert contracts.from_rest is not None
+    rows = contracts.from_rest(envelope, {})
+    now = datetime.now(UTC)
+    for row in rows:
+        row["received_at"], row["source"] = now, "poll"
+    lake.write(contracts, rows)
+    return len(rows)
+
+
+class AutoHeal:
+    """A thread that, every `every_s`, heals the outage windows that have closed and settled."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        rest_url: str,
+        every_s: float = HEAL_EVERY_S,
+        datasets: Sequence[str] = HEALABLE,
+    ) -> None:
+        self.data_dir, self.rest_url, self.every_s, self.datasets = data_dir, rest_url, every_s, datasets
+        self.passes = 0
+        self.rows = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="auto-heal", daemon=True)
+        self._failures: set[str] = set()
+
+    def start(self) -> AutoHeal:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.heal_once()
+            except Exception as error:  # healing must never stop the recording
+                kind = type(error).__name__
+                if kind not in self._failures:
+                    self._failures.add(kind)
+                    log.warning(
+                        "automatic healing failed (%s: %s); retrying every %.0f s", kind, error, self.every_s
+                    )
+
+    def heal_once(self) -> int:
+        """Run one heal pass over the lake's outage windows; return the rows written."""
+        lake = self.data_dir / "lake"
+        with connect(lake) as con:
+            recent = recent_sql(datetime.now(UTC) - RECENT) if self.passes else None
+            found = outages(con) if recent is None else outages(con, recent)
+        limiter = SharedLimiter(self.data_dir / REST_BUDGET)
+        with RestClient(self.rest_url, limiter=limiter) as client:
+            healer = Healer(client, Lake(lake), State(self.data_dir / "state"))
+            summary = healer.run(plan(found, self.datasets))
+        self.passes += 1
+        self.rows += summary.rows
+        if summary.rows or summary.beyond_history:
+            log.info("%s", summary.line())
+        return summary.rows
