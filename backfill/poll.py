@@ -80,7 +80,7 @@ def poll_once(
         for row in converted:
             row["received_at"], row["source"] = received_at, "poll"
         rows += converted
-    return len(rows), len(lake.write(dataset, rows))
+    return len(rows), len(lake.write(dataset, rows, combined=True))  # one file per round, every symbol
 
 
 def poll(
