@@ -1,0 +1,315 @@
+"""Compaction: rewrite a closed day of a dataset into one file per partition holding exactly the view's rows.
+
+The rows the view does not show (stream copies REST settled, earlier updates of a bar, replayed copies)
+move to `_superseded/` (storage.layout), so nothing recorded is lost. Each day's work is a manifest under
+`_compaction/` written before any output: outputs have names derived from it and appear atomically, and the
+inputs are deleted only once every output is durable and `grace_s` has passed. A kill at any moment leaves
+inputs and outputs that dedupe to the same rows; the next run finishes the manifest (same inputs, same
+outputs: it is idempotent) before starting new work. Late rows land as new files and make the next run
+compact the day again, its compacted and superseded files included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+from schemas import DATASETS
+from schemas.dataset import Dataset
+from storage import layout
+from storage.lake import Lake, _Part
+from storage.lease import Lease
+from storage.views import ranked_body, rows_sql
+
+log = logging.getLogger(__name__)
+
+GRACE_S = 300.0  # a reader that listed the old files before the swap has this long to finish its query
+ROW_GROUP = 131_072  # rows per row group of a compacted file
+UNCOMPACTED = ("raw_messages",)  # one file per seal already; kept for rebuild, deleted by prune
+
+
+@dataclass
+class Summary:
+    """What a compaction run did (or, dry, would do)."""
+
+    days: list[str] = field(default_factory=list)  # "<dataset> <date>: <n> files -> <m> partitions"
+    rows: int = 0
+    files_removed: int = 0
+    pending: list[str] = field(default_factory=list)  # days whose old files wait for their grace period
+
+
+def compactable(names: Iterable[str] | None = None) -> list[Dataset]:
+    """The datasets compaction handles (default: every one but raw_messages)."""
+    if names is None:
+        return [dataset for name, dataset in DATASETS.items() if name not in UNCOMPACTED]
+    return [DATASETS[name] for name in names]
+
+
+def compact(
+    lake: Lake,
+    datasets: Iterable[Dataset],
+    before: date,
+    grace_s: float = GRACE_S,
+    dry_run: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> Summary:
+    """Compact every day before `before` that has files besides one compacted file per partition.
+
+    Takes the lake's lease (raises LeaseHeld if another process has it). Finishes earlier runs' manifests
+    first. With `dry_run`, only lists what it would do.
+    """
+    summary = Summary()
+    chosen = list(datasets)
+    if dry_run:
+        for dataset in chosen:
+            for day, files in _days(lake, dataset, before).items():
+                summary.days.append(f"{dataset.name} {day}: {len(files)} files")
+        return summary
+    with Lease(lake, clock=clock) as lease:
+        pending = finish(lake, grace_s, clock, summary, lease, chosen)
+        for dataset in chosen:
+            for day, files in _days(lake, dataset, before).items():
+                if (dataset.name, day) in pending:
+                    continue
+                superseded = _files(lake, f"{lake.root}/{layout.SUPERSEDED}/{dataset.name}", day)
+                manifest = _Manifest(dataset.name, day, uuid.uuid4().hex[:16], files, superseded)
+                manifest.save(lake)
+                _run(lake, dataset, manifest, summary)
+                lease.renew()
+                _after_written(lake, manifest, grace_s, clock, summary)
+    return summary
+
+
+def finish(
+    lake: Lake,
+    grace_s: float,
+    clock: Callable[[], float],
+    summary: Summary,
+    lease: Lease | None = None,
+    datasets: Iterable[Dataset] = (),
+) -> set[tuple[str, str]]:
+    """Complete the manifests a previous run left; return the (dataset, day) pairs still in their grace."""
+    known = {**DATASETS, **{dataset.name: dataset for dataset in datasets}}
+    waiting = set()
+    for manifest in _Manifest.all(lake):
+        if manifest.written_at is None:  # killed while writing: same inputs, so the same outputs
+            _run(lake, known[manifest.dataset], manifest, summary)
+        if lease is not None:
+            lease.renew()
+        if not _after_written(lake, manifest, grace_s, clock, summary):
+            waiting.add((manifest.dataset, manifest.day))
+    return waiting
+
+
+def _after_written(
+    lake: Lake, manifest: _Manifest, grace_s: float, clock: Callable[[], float], summary: Summary
+) -> bool:
+    """Mark the manifest written; delete its inputs once the grace has passed. Say whether it is done."""
+    if manifest.written_at is None:
+        manifest.written_at = clock()
+        manifest.save(lake)
+    if clock() < manifest.written_at + grace_s:
+        summary.pending.append(f"{manifest.dataset} {manifest.day}")
+        return False
+    for path in [*manifest.inputs, *manifest.superseded]:
+        with contextlib.suppress(FileNotFoundError):
+            lake.filesystem.delete_file(path)
+            summary.files_removed += 1
+    lake.filesystem.delete_file(manifest.path(lake))
+    return True
+
+
+def _days(lake: Lake, dataset: Dataset, before: date) -> dict[str, list[str]]:
+    """Days before `before` whose files are not already one compacted file per partition."""
+    by_day: dict[str, list[str]] = {}
+    for path in lake.files(dataset.name):
+        day = layout.hive_values(path).get("date")
+        if day is not None and day < before.isoformat():
+            by_day.setdefault(day, []).append(path)
+    return {day: files for day, files in sorted(by_day.items()) if _needs_work(files)}
+
+
+def _needs_work(files: list[str]) -> bool:
+    folders = [path.rsplit("/", 1)[0] for path in files]
+    return not all(layout.is_compacted(path) for path in files) or len(set(folders)) < len(folders)
+
+
+def _files(lake: Lake, folder: str, day: str) -> list[str]:
+    selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+    return sorted(
+        info.path
+        for info in lake.filesystem.get_file_info(selector)
+        if info.is_file and info.base_name.endswith(".parquet") and f"/date={day}/" in info.path
+    )
+
+
+@dataclass
+class _Manifest:
+    """One day's compaction: its inputs (deleted at the end) and the id its outputs are named after."""
+
+    dataset: str
+    day: str
+    id: str
+    inputs: list[str]
+    superseded: list[str]
+    written_at: float | None = None
+
+    def path(self, lake: Lake) -> str:
+        return f"{lake.root}/{layout.CONTROL}/{self.dataset}-{self.day}.json"
+
+    def save(self, lake: Lake) -> None:
+        """Write the manifest atomically (temporary name, then rename)."""
+        lake.filesystem.create_dir(f"{lake.root}/{layout.CONTROL}", recursive=True)
+        final = self.path(lake)
+        temporary = f"{final}.{uuid.uuid4().hex}.partial"
+        with lake.filesystem.open_output_stream(temporary) as out:
+            out.write(json.dumps(self.__dict__).encode())
+        lake.filesystem.move(temporary, final)
+
+    @classmethod
+    def all(cls, lake: Lake) -> list[_Manifest]:
+        selector = pafs.FileSelector(f"{lake.root}/{layout.CONTROL}", allow_not_found=True)
+        found = []
+        for info in lake.filesystem.get_file_info(selector):
+            if info.is_file and info.base_name.endswith(".json") and info.base_name != "lease.json":
+                with lake.filesystem.open_input_stream(info.path) as handle:
+                    found.append(cls(**json.loads(handle.read())))
+        return sorted(found, key=lambda manifest: (manifest.dataset, manifest.day))
+
+
+def _run(lake: Lake, dataset: Dataset, manifest: _Manifest, summary: Summary) -> None:
+    """Write the manifest's outputs (skipping those that already appeared): same inputs, same outputs."""
+    sql = compaction_sql(dataset, lake.root, manifest.inputs, manifest.superseded)
+    partitions = 0
+    with _connection() as con:
+        reader = con.sql(sql).to_arrow_reader(ROW_GROUP)
+        for values, kept, table in _groups(dataset, reader):
+            *partition_values, day = values
+            folder = layout.partition_folder(lake.root, dataset, partition_values, day)
+            compacted = f"{folder}/{layout.COMPACTED}-{manifest.id}.parquet"
+            if kept:
+                partitions += 1
+                summary.rows += table.num_rows
+                if not lake.filesystem.get_file_info(compacted).is_file:
+                    _write(lake, dataset, compacted, table)
+            elif not lake.filesystem.get_file_info(compacted).is_file:
+                # Written (again) before its partition's compacted file: a rerun replaces it whole.
+                aside = layout.superseded_folder(lake.root, dataset, partition_values, day)
+                _write(lake, dataset, f"{aside}/superseded-{manifest.id}.parquet", table)
+    summary.days.append(
+        f"{manifest.dataset} {manifest.day}: {len(manifest.inputs)} files -> {partitions} partitions"
+    )
+
+
+def compaction_sql(dataset: Dataset, root: str, inputs: list[str], superseded: list[str]) -> str:
+    """Every input row with `__kept` (the view's choice), sorted by partition, then kept, then time."""
+    places = [*dataset.partitions, "date"]
+    prefix = f"{root}/{dataset.name}/"
+    partitioned = [path for path in inputs if dataset.partitions and "=" in _folder_of(path, prefix)]
+    combined = [path for path in inputs if path not in set(partitioned)]
+    branches = [rows_sql(dataset, partitioned)] if partitioned else []
+    if combined:
+        branches.append(rows_sql(dataset, combined, () if dataset.partitions else None))
+    if superseded:
+        branches.append(rows_sql(dataset, superseded))
+    order = [*places, "__kept", dataset.event_time, *dataset.key, "received_at", "source"]
+    return (
+        "WITH lake_rows AS (\n" + "\n    UNION ALL\n".join(branches) + "\n),\n" + ranked_body(dataset) + "\n"
+        f"SELECT {', '.join(_quoted(c) for c in (*dataset.columns, 'date'))}, __rank = 1 AS __kept\n"
+        f"FROM ranked ORDER BY {', '.join(_quoted(c) for c in dict.fromkeys(order))}"
+    )
+
+
+def _folder_of(path: str, prefix: str) -> str:
+    """The part of a file's path between the dataset folder and its date folder ("symbol=X/" or "")."""
+    return path.removeprefix(prefix).split("date=", 1)[0]
+
+
+@contextlib.contextmanager
+def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    with tempfile.TemporaryDirectory(prefix="bingx-compact-") as spill:
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET memory_limit = '1GB'")  # a whole-market day sorts on disk, not in RAM
+            con.execute(f"SET temp_directory = '{spill}'")
+            yield con
+        finally:
+            con.close()
+
+
+def _groups(
+    dataset: Dataset, reader: pa.RecordBatchReader
+) -> Iterator[tuple[tuple[Any, ...], bool, pa.Table]]:
+    """Yield (partition values + day, kept, rows) runs of the sorted result, one per output file.
+
+    A run may span many batches: they are gathered (one partition-day of one dataset at a time in memory).
+    """
+    places = [*dataset.partitions, "date"]
+    current: tuple[Any, ...] | None = None
+    chunks: list[pa.RecordBatch] = []
+    for batch in reader:
+        for start, stop in _runs([batch.column(name) for name in (*places, "__kept")]):
+            run = batch.slice(start, stop - start)
+            key = tuple(run.column(name)[0].as_py() for name in (*places, "__kept"))
+            if key != current and chunks:
+                assert current is not None
+                yield _labelled(current, chunks)
+                chunks = []
+            current = key
+            chunks.append(run)
+    if chunks:
+        assert current is not None
+        yield _labelled(current, chunks)
+
+
+def _labelled(key: tuple[Any, ...], chunks: list[pa.RecordBatch]) -> tuple[tuple[Any, ...], bool, pa.Table]:
+    *values, kept = key
+    values[-1] = values[-1].isoformat()
+    return tuple(values), bool(kept), pa.Table.from_batches(chunks)
+
+
+def _runs(columns: list[pa.Array]) -> list[tuple[int, int]]:
+    """Start and stop of each run of rows equal in every one of `columns` (non-null partition values)."""
+    size = len(columns[0])
+    if size == 0:
+        return []
+    starts = [0]
+    if size > 1:
+        differs = pa.array([False] * (size - 1))
+        for column in columns:
+            differs = pc.or_(differs, pc.not_equal(column.slice(1), column.slice(0, size - 1)))
+        starts += [index + 1 for index in pc.indices_nonzero(differs).to_pylist()]
+    return list(zip(starts, [*starts[1:], size], strict=True))
+
+
+def _write(lake: Lake, dataset: Dataset, path: str, table: pa.Table) -> None:
+    """Write one output file: hidden name, fsync, rename (atomic, replacing a file of that name)."""
+    schema = pa.schema([field for field in dataset.schema if field.name not in dataset.partitions])
+    data = table.select(schema.names).cast(schema)
+    folder, name = path.rsplit("/", 1)
+    part: _Part = lake._open(folder, name, schema)
+    try:
+        part.writer.write_table(data, row_group_size=ROW_GROUP)
+        lake._finish(part)
+    except BaseException:
+        lake._abandon(part)
+        raise
+    lake._sync_dirs({folder})
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
