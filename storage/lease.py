@@ -1,7 +1,8 @@
 """One maintainer (compaction, prune, rebuild) per lake at a time: a lease file under `_compaction/`.
 
 Several recorders may share a lake; whoever holds an unexpired lease works, the others skip or wait. The
-lease expires unless renewed, so a killed holder blocks the others for at most `ttl_s`.
+lease expires unless renewed, so a killed holder blocks the others for at most `ttl_s` (not at all on its
+own host: a lease whose process is gone is broken at once).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Lease:
                 return
             held = self._read()
             expires = float(str(held.get("expires", 0))) if held is not None else 0.0
-            if held is not None and expires > self.clock():
+            if held is not None and expires > self.clock() and not self._is_dead(held):
                 raise LeaseHeld(
                     f"{self.lake.root}: {held.get('owner')} holds the maintenance lease for "
                     f"{expires - self.clock():.0f}s more; run again later"
@@ -112,6 +113,19 @@ class Lease:
                 return held
         except (FileNotFoundError, ValueError, OSError):
             return None
+
+    def _is_dead(self, held: dict[str, object]) -> bool:
+        """Say whether the holder was a process of this host that no longer runs (a killed compactor)."""
+        host, _, pid = str(held.get("owner", "")).rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
     def _break(self, held: dict[str, object] | None) -> None:
         """Remove an expired (or unreadable) lease so that the next create can win it."""
