@@ -79,18 +79,46 @@ def compact(
                 summary.days.append(f"{dataset.name} {day}: {len(files)} files")
         return summary
     with Lease(lake, clock=clock) as lease:
-        pending = finish(lake, grace_s, clock, summary, lease, chosen)
-        for dataset in chosen:
-            for day, files in _days(lake, dataset, before).items():
-                if (dataset.name, day) in pending:
-                    continue
-                superseded = _files(lake, f"{lake.root}/{layout.SUPERSEDED}/{dataset.name}", day)
-                manifest = _Manifest(dataset.name, day, uuid.uuid4().hex[:16], files, superseded)
-                manifest.save(lake)
-                _run(lake, dataset, manifest, summary)
-                lease.renew()
-                _after_written(lake, manifest, grace_s, clock, summary)
+        compact_held(lake, lease, chosen, before, grace_s, clock, summary)
     return summary
+
+
+def compact_held(
+    lake: Lake,
+    lease: Lease,
+    datasets: list[Dataset],
+    before: date,
+    grace_s: float,
+    clock: Callable[[], float],
+    summary: Summary,
+    since: date | None = None,
+) -> None:
+    """`compact` for a caller that holds the lease already (rebuild), optionally from day `since` on."""
+    pending = finish(lake, grace_s, clock, summary, lease, datasets)
+    for dataset in datasets:
+        for day, files in _days(lake, dataset, before, since).items():
+            if (dataset.name, day) in pending:
+                continue
+            superseded = superseded_files(lake, dataset, day)
+            manifest = _Manifest(dataset.name, day, generation(), files, superseded)
+            manifest.save(lake)
+            _run(lake, dataset, manifest, summary)
+            lease.renew()
+            _after_written(lake, manifest, grace_s, clock, summary)
+
+
+def generation() -> str:
+    """A new output id that sorts after every earlier one: the view reads a partition's greatest name."""
+    return f"{time.time_ns():020d}{uuid.uuid4().hex[:8]}"
+
+
+def retire(
+    lake: Lake, dataset: Dataset, day: str, files: list[str], grace_s: float, clock: Callable[[], float]
+) -> None:
+    """Delete files the views no longer read once `grace_s` has passed (now, or in a later run)."""
+    manifest = _Manifest(dataset.name, day, generation(), files, [], written_at=clock())
+    manifest.save(lake)
+    _after_written(lake, manifest, grace_s, clock, Summary())
 
 
 def finish(
@@ -132,12 +160,13 @@ def _after_written(
     return True
 
 
-def _days(lake: Lake, dataset: Dataset, before: date) -> dict[str, list[str]]:
-    """Days before `before` whose files are not already one compacted file per partition."""
+def _days(lake: Lake, dataset: Dataset, before: date, since: date | None = None) -> dict[str, list[str]]:
+    """Days in [since, before) whose files are not already one compacted file per partition."""
     by_day: dict[str, list[str]] = {}
+    first = since.isoformat() if since else ""
     for path in lake.files(dataset.name):
         day = layout.hive_values(path).get("date")
-        if day is not None and day < before.isoformat():
+        if day is not None and first <= day < before.isoformat():
             by_day.setdefault(day, []).append(path)
     return {day: files for day, files in sorted(by_day.items()) if _needs_work(files)}
 
@@ -145,6 +174,11 @@ def _days(lake: Lake, dataset: Dataset, before: date) -> dict[str, list[str]]:
 def _needs_work(files: list[str]) -> bool:
     folders = [path.rsplit("/", 1)[0] for path in files]
     return not all(layout.is_compacted(path) for path in files) or len(set(folders)) < len(folders)
+
+
+def superseded_files(lake: Lake, dataset: Dataset, day: str) -> list[str]:
+    """The `_superseded/` files of a dataset's day."""
+    return _files(lake, f"{lake.root}/{layout.SUPERSEDED}/{dataset.name}", day)
 
 
 def _files(lake: Lake, folder: str, day: str) -> list[str]:
@@ -194,9 +228,9 @@ def _run(lake: Lake, dataset: Dataset, manifest: _Manifest, summary: Summary) ->
     """Write the manifest's outputs (skipping those that already appeared): same inputs, same outputs."""
     sql = compaction_sql(dataset, lake.root, manifest.inputs, manifest.superseded)
     partitions = 0
-    with _connection() as con:
+    with connection() as con:
         reader = con.sql(sql).to_arrow_reader(ROW_GROUP)
-        for values, kept, table in _groups(dataset, reader):
+        for values, kept, table in sorted_runs(dataset, reader):
             *partition_values, day = values
             folder = layout.partition_folder(lake.root, dataset, partition_values, day)
             compacted = f"{folder}/{layout.COMPACTED}-{manifest.id}.parquet"
@@ -204,11 +238,11 @@ def _run(lake: Lake, dataset: Dataset, manifest: _Manifest, summary: Summary) ->
                 partitions += 1
                 summary.rows += table.num_rows
                 if not lake.filesystem.get_file_info(compacted).is_file:
-                    _write(lake, dataset, compacted, table)
+                    write_file(lake, dataset, compacted, table)
             elif not lake.filesystem.get_file_info(compacted).is_file:
                 # Written (again) before its partition's compacted file: a rerun replaces it whole.
                 aside = layout.superseded_folder(lake.root, dataset, partition_values, day)
-                _write(lake, dataset, f"{aside}/superseded-{manifest.id}.parquet", table)
+                write_file(lake, dataset, f"{aside}/superseded-{manifest.id}.parquet", table)
     summary.days.append(
         f"{manifest.dataset} {manifest.day}: {len(manifest.inputs)} files -> {partitions} partitions"
     )
@@ -239,7 +273,7 @@ def _folder_of(path: str, prefix: str) -> str:
 
 
 @contextlib.contextmanager
-def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
+def connection() -> Iterator[duckdb.DuckDBPyConnection]:
     with tempfile.TemporaryDirectory(prefix="bingx-compact-") as spill:
         con = duckdb.connect()
         try:
@@ -251,7 +285,7 @@ def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
             con.close()
 
 
-def _groups(
+def sorted_runs(
     dataset: Dataset, reader: pa.RecordBatchReader
 ) -> Iterator[tuple[tuple[Any, ...], bool, pa.Table]]:
     """Yield (partition values + day, kept, rows) runs of the sorted result, one per output file.
@@ -296,7 +330,7 @@ def _runs(columns: list[pa.Array]) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], size], strict=True))
 
 
-def _write(lake: Lake, dataset: Dataset, path: str, table: pa.Table) -> None:
+def write_file(lake: Lake, dataset: Dataset, path: str, table: pa.Table) -> None:
     """Write one output file: hidden name, fsync, rename (atomic, replacing a file of that name)."""
     schema = pa.schema([field for field in dataset.schema if field.name not in dataset.partitions])
     data = table.select(schema.names).cast(schema)

@@ -6,7 +6,9 @@ keep equal-looking rows as separate facts: they are numbered n = 1, 2, ... per (
 one fact (same replay_key in that source) sharing their n, and one row per (key, n) is kept by precedence.
 
 Compacted partitions (storage.layout) already hold exactly the kept rows: a partition with no other file
-is read as it is, without a window. Only partitions that also have fresh files (late rows, a compaction
+is read as it is, without a window. Of a partition's compacted files only the one with the greatest name
+counts (compaction and rebuild name them by generation), so a new one replaces the old in one rename.
+Only partitions that also have fresh files (late rows, a compaction
 within its grace period) pay for the dedupe, over everything they hold, their superseded rows included
 (the occurrence numbering needs the whole set), which gives the same answer as before compaction.
 """
@@ -51,9 +53,12 @@ ranked AS (
 # partition take the dedupe path early). A file holding every symbol touches all partitions of its day.
 _VIEW = """CREATE OR REPLACE VIEW {name} AS
 WITH listed AS (
-    SELECT {extracts}, CAST(regexp_extract(rel, 'date=([^/]+)/[^/]+$', 1) AS DATE) AS "date",
+    SELECT file, {extracts}, CAST(regexp_extract(rel, 'date=([^/]+)/[^/]+$', 1) AS DATE) AS "date",
         starts_with(parse_filename(rel), '{compacted}-') AS is_packed, {is_combined} AS is_combined
-    FROM (SELECT substr(file, {offset}) AS rel FROM glob({listing}))
+    FROM (SELECT file, substr(file, {offset}) AS rel FROM glob({listing}))
+),
+latest AS (
+    SELECT max(file) AS file FROM listed WHERE is_packed GROUP BY {places}
 ),
 touched AS (
     SELECT {places} FROM listed WHERE NOT is_packed AND NOT is_combined
@@ -65,7 +70,9 @@ fresh AS (
 {fresh}
 ),
 packed AS (
+    SELECT * EXCLUDE (filename) FROM (
 {packed}
+    ) WHERE filename IN (SELECT file FROM latest)
 ),
 lake_rows AS (
     SELECT * FROM fresh
@@ -132,7 +139,7 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
         offset=len(folder) + 1,
         listing=_literal(folder + "**/*.parquet"),
         fresh=fresh,
-        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)]),
+        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True),
         superseded=_rows_sql(dataset, [layout.superseded_glob(base, dataset)]),
         places=", ".join(_quoted(name) for name in (*dataset.partitions, "date")),
         body=ranked_body(dataset),
@@ -185,15 +192,21 @@ _SIMPLE_TYPES = (
 )
 
 
-def _rows_sql(dataset: Dataset, globs: Sequence[str], hive_keys: Sequence[str] | None = None) -> str:
-    """Select every row of the files the globs match, typed as declared."""
+def _rows_sql(
+    dataset: Dataset, globs: Sequence[str], hive_keys: Sequence[str] | None = None, with_file: bool = False
+) -> str:
+    """Select every row of the files the globs match, typed as declared (and each row's file path)."""
     types = {field.name: duckdb_type(field.type) for field in dataset.schema}
     types["date"] = "DATE"
+    if with_file:
+        types["filename"] = "VARCHAR"
     typed = ", ".join(f"CAST(NULL AS {kind}) AS {_quoted(name)}" for name, kind in types.items())
     keys = dataset.partitions if hive_keys is None else hive_keys
     hive_types = ", ".join(f"{_literal(name)}: {types[name]}" for name in (*keys, "date"))
     listed = "[" + ", ".join(_literal(glob) for glob in globs) + "]"
     scan = _SCAN.format(glob=listed, hive_types=hive_types)
+    if with_file:  # a column only where files exist: an empty glob has none, the typed branch gives it
+        scan = scan.replace("allow_empty = true)", "allow_empty = true, filename = true)")
     columns = ", ".join(_quoted(name) for name in types)
     return _ROWS.format(columns=columns, typed=typed, scan=scan)
 
