@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -31,7 +33,7 @@ from schemas import DATASETS
 from schemas.dataset import Dataset
 from storage import layout
 from storage.lake import Lake, _Part
-from storage.lease import Lease
+from storage.lease import Lease, LeaseHeld
 from storage.views import ranked_body, rows_sql
 
 log = logging.getLogger(__name__)
@@ -347,3 +349,44 @@ def write_file(lake: Lake, dataset: Dataset, path: str, table: pa.Table) -> None
 
 def _quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+class Compactor:
+    """Compaction of closed days every `every_s` in a thread of a long-running process (`record`).
+
+    Off the hot path: the thread runs at a lower CPU priority (Linux nice, inherited by DuckDB's workers),
+    a round that finds the lease taken waits for the next, and a failing round is logged, never fatal.
+    """
+
+    def __init__(
+        self, lake: Lake, every_s: float, older_than_s: float = 3600.0, grace_s: float = GRACE_S
+    ) -> None:
+        self.lake, self.every_s, self.older_than_s, self.grace_s = lake, every_s, older_than_s, grace_s
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="compactor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask the thread to stop after the current day; wait up to `timeout_s` (a kill is safe too)."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        while not self._stop.wait(self.every_s):
+            before = (datetime.now(UTC) - timedelta(seconds=self.older_than_s)).date()
+            try:
+                summary = compact(self.lake, compactable(), before, self.grace_s)
+            except LeaseHeld:
+                log.debug("compactor: another process holds the lease; next round in %.0fs", self.every_s)
+                continue
+            except Exception:  # one bad round never stops the recorder; the next one retries
+                log.exception("compactor: round failed; retrying in %.0fs", self.every_s)
+                continue
+            self.rounds += 1
+            if summary.days:
+                log.info("compactor: %s", "; ".join(summary.days))
