@@ -48,7 +48,7 @@ _OCCURRENCES = """numbered AS (
 ranked AS (
     SELECT *, row_number() OVER (PARTITION BY {key}, n ORDER BY {precedence}) AS __rank FROM numbered
 )"""
-# `touched`: the partitions that have files besides their compacted one, found by listing alone (glob() runs
+# `touched`: the partitions that have files besides one compacted file, found by listing alone (glob() runs
 # at execution, after the scans listed their files at bind time, so a file appearing in between only makes a
 # partition take the dedupe path early). A file holding every symbol touches all partitions of its day.
 _VIEW = """CREATE OR REPLACE VIEW {name} AS
@@ -65,18 +65,23 @@ touched AS (
     UNION
     SELECT {places} FROM listed
     WHERE is_packed AND "date" IN (SELECT "date" FROM listed WHERE is_combined AND NOT is_packed)
+    UNION
+    SELECT {places} FROM listed WHERE is_packed GROUP BY {places} HAVING count(*) > 1
 ),
 fresh AS (
 {fresh}
 ),
 packed AS (
-    SELECT * EXCLUDE (filename) FROM (
 {packed}
+),
+latest_packed AS (
+    SELECT * EXCLUDE (filename) FROM (
+{packed_files}
     ) WHERE filename IN (SELECT file FROM latest)
 ),
 lake_rows AS (
     SELECT * FROM fresh
-    UNION ALL SELECT * FROM packed SEMI JOIN touched USING ({places})
+    UNION ALL SELECT * FROM latest_packed SEMI JOIN touched USING ({places})
     UNION ALL SELECT * FROM (
 {superseded}
     ) SEMI JOIN touched USING ({places})
@@ -139,7 +144,8 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
         offset=len(folder) + 1,
         listing=_literal(folder + "**/*.parquet"),
         fresh=fresh,
-        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True),
+        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)]),
+        packed_files=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True),
         superseded=_rows_sql(dataset, [layout.superseded_glob(base, dataset)]),
         places=", ".join(_quoted(name) for name in (*dataset.partitions, "date")),
         body=ranked_body(dataset),
