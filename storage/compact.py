@@ -280,6 +280,7 @@ def connection() -> Iterator[duckdb.DuckDBPyConnection]:
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")  # it prints to stdout: not in a CLI's output
             con.execute("SET memory_limit = '1GB'")  # a whole-market day sorts on disk, not in RAM
             con.execute(f"SET temp_directory = '{spill}'")
             yield con

@@ -27,7 +27,7 @@ from storage import layout
 
 _SCAN = (
     "read_parquet({glob}, hive_partitioning = true, hive_types = {{{hive_types}}}, "
-    "union_by_name = true, allow_empty = true)"
+    "union_by_name = {by_name}, allow_empty = true)"
 )
 # The typed empty branch fixes names and types, even before the first file exists (DuckDB would then infer
 # none); columns a file lacks (an older file, a newer nullable column) read as NULL.
@@ -144,7 +144,9 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
         offset=len(folder) + 1,
         listing=_literal(folder + "**/*.parquet"),
         fresh=fresh,
-        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)]),
+        # Compacted files all carry the full schema (compaction writes every column), so their metadata
+        # need not be read at bind time to unify names: a query opens only the files its filters keep.
+        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], by_name=False),
         packed_files=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True),
         superseded=_rows_sql(dataset, [layout.superseded_glob(base, dataset)]),
         places=", ".join(_quoted(name) for name in (*dataset.partitions, "date")),
@@ -199,7 +201,11 @@ _SIMPLE_TYPES = (
 
 
 def _rows_sql(
-    dataset: Dataset, globs: Sequence[str], hive_keys: Sequence[str] | None = None, with_file: bool = False
+    dataset: Dataset,
+    globs: Sequence[str],
+    hive_keys: Sequence[str] | None = None,
+    with_file: bool = False,
+    by_name: bool = True,
 ) -> str:
     """Select every row of the files the globs match, typed as declared (and each row's file path)."""
     types = {field.name: duckdb_type(field.type) for field in dataset.schema}
@@ -210,7 +216,7 @@ def _rows_sql(
     keys = dataset.partitions if hive_keys is None else hive_keys
     hive_types = ", ".join(f"{_literal(name)}: {types[name]}" for name in (*keys, "date"))
     listed = "[" + ", ".join(_literal(glob) for glob in globs) + "]"
-    scan = _SCAN.format(glob=listed, hive_types=hive_types)
+    scan = _SCAN.format(glob=listed, hive_types=hive_types, by_name=str(by_name).lower())
     if with_file:  # a column only where files exist: an empty glob has none, the typed branch gives it
         scan = scan.replace("allow_empty = true)", "allow_empty = true, filename = true)")
     columns = ", ".join(_quoted(name) for name in types)
