@@ -308,8 +308,9 @@ class LakeBatch:
             *partition_values, day, source = values
             if combined:
                 directory = layout.combined_folder(self.lake.root, dataset, day.isoformat())
-                order = [*dataset.partitions, dataset.event_time]
-                data = rows.sort_by([(column, "ascending") for column in order])
+                # A stable sort by the partition columns only: each symbol's rows keep their receive order
+                # (book readers rely on it), which is also event-time order up to the exchange's jitter.
+                data = rows.take(pc.sort_indices(rows, [(c, "ascending") for c in dataset.partitions]))
             else:
                 directory = self.lake._partition_dir(dataset, partition_values, day)
                 # The path is the one source of truth for partition values, so they are not stored twice.

@@ -6,8 +6,8 @@ A dataset folder holds two areas with one hive scheme each (DuckDB refuses one g
   Backfill and `Lake.write` files are `<source>-<first-event-ms>-<uuid>.parquet`; compaction's output is
   `compacted-<id>.parquet`, exactly the rows the view shows, no partition column stored (the path has it).
 * `<dataset>/date=<D>/`: the recorder's and the pollers' files, one per dataset per seal or round, every
-  symbol in it (partition columns stored, rows sorted by them then the event time). For a dataset without
-  partitions (raw_messages, stream_events) this is the same folder as the first area.
+  symbol in it (partition columns stored, rows sorted by them, each symbol's rows in receive order). For
+  a dataset without partitions (raw_messages, stream_events) this is the same folder as the first area.
 
 Outside every view: `_superseded/<dataset>/<partitions>/date=<D>/` (rows compaction did not keep),
 `_rejects/` and `_compaction/` (the lease and the compactions in progress).

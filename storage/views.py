@@ -76,12 +76,14 @@ packed AS (
 ),
 latest_packed AS (
     SELECT * EXCLUDE (filename) FROM (
+        SELECT * FROM (
 {packed_files}
+        ) SEMI JOIN touched USING ({places})
     ) WHERE filename IN (SELECT file FROM latest)
 ),
 lake_rows AS (
     SELECT * FROM fresh
-    UNION ALL SELECT * FROM latest_packed SEMI JOIN touched USING ({places})
+    UNION ALL SELECT * FROM latest_packed
     UNION ALL SELECT * FROM (
 {superseded}
     ) SEMI JOIN touched USING ({places})
