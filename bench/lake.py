@@ -21,8 +21,10 @@ from bench.query import FIRST_DAY, _time_query, shape, symbol_name, trades_table
 
 SECTION = "lake"
 ROOT = Path(__file__).parents[1]
-CHANNELS = ("trades", "klines", "depth_snapshots", "book_updates", "tickers", "book_tickers", "mark_prices")
-CHANNELS += ("last_prices",)
+CHANNELS = (
+    *("trades", "klines", "depth_snapshots", "book_updates"),
+    *("tickers", "book_tickers", "mark_prices", "last_prices"),
+)
 SEALS_PER_HOUR = 3600 / 30  # the default --lake-interval
 POLLS_PER_HOUR = 4 * 60  # four snapshots (premium index, open interest, tickers, book tickers) every minute
 CHILD = """

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 GRACE_S = 300.0  # a reader that listed the old files before the swap has this long to finish its query
 ROW_GROUP = 131_072  # rows per row group of a compacted file
+# Written once, read for months: zstd 9 costs compaction time, not the recorder's, for ~4% fewer bytes
+# (trades 5.37 -> 5.21 B/row on the storage bench's rows; 19 gave 5.11 at several times the CPU).
+ZSTD_LEVEL = 9
 UNCOMPACTED = ("raw_messages",)  # one file per seal already; kept for rebuild, deleted by prune
 
 
@@ -338,7 +341,7 @@ def write_file(lake: Lake, dataset: Dataset, path: str, table: pa.Table) -> None
     schema = pa.schema([field for field in dataset.schema if field.name not in dataset.partitions])
     data = table.select(schema.names).cast(schema)
     folder, name = path.rsplit("/", 1)
-    part: _Part = lake._open(folder, name, schema)
+    part: _Part = lake._open(folder, name, schema, ZSTD_LEVEL)
     try:
         part.writer.write_table(data, row_group_size=ROW_GROUP)
         lake._finish(part)

@@ -153,8 +153,10 @@ class Lake:
         parts.append(f"date={day.isoformat()}")
         return "/".join(parts)
 
-    def _open(self, directory: str, name: str, schema: pa.Schema) -> _Part:
-        """A new file under its hidden temporary name."""
+    def _open(
+        self, directory: str, name: str, schema: pa.Schema, compression_level: int | None = None
+    ) -> _Part:
+        """A new file under its hidden temporary name (zstd at its default level unless told)."""
         partial = _partial_path(directory, name)
         if self.is_local:
             if directory not in self._made:  # makedirs per file is a syscall storm
@@ -169,7 +171,10 @@ class Lake:
             self.filesystem.create_dir(directory, recursive=True)
             handle = self.filesystem.open_output_stream(partial)
         try:
-            writer = pq.ParquetWriter(handle, schema, **_writer_options(schema))
+            options = _writer_options(schema)
+            if compression_level is not None:
+                options["compression_level"] = compression_level
+            writer = pq.ParquetWriter(handle, schema, **options)
         except BaseException:
             handle.close()
             self._discard(partial)
