@@ -4,6 +4,7 @@ unchanged before, during and after, also with late rows and a second compactor."
 from __future__ import annotations
 
 import random
+import time
 from datetime import date
 from pathlib import Path
 
@@ -113,3 +114,21 @@ def test_a_second_compactor_is_refused_while_the_lease_is_held_and_takes_it_once
     assert compact(lake, [TRADES], LATER, grace_s=0, clock=lambda: now[0]).days
     with pytest.raises(LeaseHeld, match="taken over"):
         holder.renew()
+
+
+def test_the_background_compactor_compacts_closed_days_and_stops_when_asked(tmp_path: Path) -> None:
+    from storage.compact import Compactor
+
+    lake = build(tmp_path, 10)
+    before = snapshot(tmp_path)
+    compactor = Compactor(lake, every_s=0.01, older_than_s=3600, grace_s=0)
+    compactor.start()
+    deadline = time.monotonic() + 60
+    while compactor.rounds < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    compactor.stop()
+    assert compactor.rounds >= 1
+    assert all(
+        layout.is_compacted(path) for path in _stored(tmp_path, "trades") + _stored(tmp_path, "klines")
+    )
+    assert snapshot(tmp_path) == before
