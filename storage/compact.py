@@ -231,25 +231,26 @@ class _Manifest:
 
 def _run(lake: Lake, dataset: Dataset, manifest: _Manifest, summary: Summary) -> None:
     """Write the manifest's outputs (skipping those that already appeared): same inputs, same outputs."""
+
+    def target(values: tuple[Any, ...], kept: bool) -> str | None:
+        *partition_values, day = values
+        folder = layout.partition_folder(lake.root, dataset, partition_values, day)
+        compacted = f"{folder}/{layout.COMPACTED}-{manifest.id}.parquet"
+        if lake.filesystem.get_file_info(compacted).is_file:
+            return None  # this partition was done before a kill
+        if kept:
+            return compacted
+        # Written (again) before its partition's compacted file: a rerun replaces it whole.
+        aside = layout.superseded_folder(lake.root, dataset, partition_values, day)
+        return f"{aside}/superseded-{manifest.id}.parquet"
+
     sql = compaction_sql(dataset, lake.root, manifest.inputs, manifest.superseded)
-    partitions = 0
     with connection() as con:
-        reader = con.sql(sql).to_arrow_reader(ROW_GROUP)
-        for values, kept, table in sorted_runs(dataset, reader):
-            *partition_values, day = values
-            folder = layout.partition_folder(lake.root, dataset, partition_values, day)
-            compacted = f"{folder}/{layout.COMPACTED}-{manifest.id}.parquet"
-            if kept:
-                partitions += 1
-                summary.rows += table.num_rows
-                if not lake.filesystem.get_file_info(compacted).is_file:
-                    write_file(lake, dataset, compacted, table)
-            elif not lake.filesystem.get_file_info(compacted).is_file:
-                # Written (again) before its partition's compacted file: a rerun replaces it whole.
-                aside = layout.superseded_folder(lake.root, dataset, partition_values, day)
-                write_file(lake, dataset, f"{aside}/superseded-{manifest.id}.parquet", table)
+        counts = write_runs(lake, dataset, con.sql(sql).to_arrow_reader(ROW_GROUP), target)
+    kept = [rows for (_, is_kept), rows in counts.items() if is_kept]
+    summary.rows += sum(kept)
     summary.days.append(
-        f"{manifest.dataset} {manifest.day}: {len(manifest.inputs)} files -> {partitions} partitions"
+        f"{manifest.dataset} {manifest.day}: {len(manifest.inputs)} files -> {len(kept)} partitions"
     )
 
 
@@ -284,42 +285,61 @@ def connection() -> Iterator[duckdb.DuckDBPyConnection]:
         try:
             con.execute("SET TimeZone = 'UTC'")
             con.execute("SET enable_progress_bar = false")  # it prints to stdout: not in a CLI's output
-            con.execute("SET memory_limit = '1GB'")  # a whole-market day sorts on disk, not in RAM
+            con.execute("SET memory_limit = '512MB'")  # a whole-market day sorts on disk, not in RAM
+            con.execute("SET threads = 2")  # off the hot path: a background job, not the box's owner
             con.execute(f"SET temp_directory = '{spill}'")
             yield con
         finally:
             con.close()
 
 
-def sorted_runs(
-    dataset: Dataset, reader: pa.RecordBatchReader
-) -> Iterator[tuple[tuple[Any, ...], bool, pa.Table]]:
-    """Yield (partition values + day, kept, rows) runs of the sorted result, one per output file.
+def write_runs(
+    lake: Lake,
+    dataset: Dataset,
+    reader: pa.RecordBatchReader,
+    target: Callable[[tuple[Any, ...], bool], str | None],
+) -> dict[tuple[tuple[Any, ...], bool], int]:
+    """Stream a result sorted by partition, day and `__kept` into one file per run; return rows per run.
 
-    A run may span many batches: they are gathered (one partition-day of one dataset at a time in memory).
+    `target` names a run's file from its (partition values + day, kept), or None to skip the run. Memory
+    holds one batch, not a partition: a whole-market day of trades goes through in bounded RSS.
     """
     places = [*dataset.partitions, "date"]
-    current: tuple[Any, ...] | None = None
-    chunks: list[pa.RecordBatch] = []
-    for batch in reader:
-        for start, stop in _runs([batch.column(name) for name in (*places, "__kept")]):
-            run = batch.slice(start, stop - start)
-            key = tuple(run.column(name)[0].as_py() for name in (*places, "__kept"))
-            if key != current and chunks:
-                assert current is not None
-                yield _labelled(current, chunks)
-                chunks = []
-            current = key
-            chunks.append(run)
-    if chunks:
-        assert current is not None
-        yield _labelled(current, chunks)
+    schema = pa.schema([field for field in dataset.schema if field.name not in dataset.partitions])
+    counts: dict[tuple[tuple[Any, ...], bool], int] = {}
+    current: tuple[tuple[Any, ...], bool] | None = None
+    part: _Part | None = None
+    try:
+        for batch in reader:
+            for start, stop in _runs([batch.column(name) for name in (*places, "__kept")]):
+                run = batch.slice(start, stop - start)
+                *values, kept = (run.column(name)[0].as_py() for name in (*places, "__kept"))
+                values[-1] = values[-1].isoformat()
+                key = (tuple(values), bool(kept))
+                if key != current:
+                    _finish(lake, part)
+                    part, current = None, key
+                    path = target(*key)
+                    if path is not None:
+                        folder, name = path.rsplit("/", 1)
+                        part = lake._open(folder, name, schema, ZSTD_LEVEL)
+                counts[key] = counts.get(key, 0) + run.num_rows
+                if part is not None:
+                    table = pa.Table.from_batches([run]).select(schema.names).cast(schema)
+                    part.writer.write_table(table, row_group_size=ROW_GROUP)
+        _finish(lake, part)
+    except BaseException:
+        if part is not None:
+            lake._abandon(part)
+        raise
+    return counts
 
 
-def _labelled(key: tuple[Any, ...], chunks: list[pa.RecordBatch]) -> tuple[tuple[Any, ...], bool, pa.Table]:
-    *values, kept = key
-    values[-1] = values[-1].isoformat()
-    return tuple(values), bool(kept), pa.Table.from_batches(chunks)
+def _finish(lake: Lake, part: _Part | None) -> None:
+    """Footer, fsync, rename into place (atomic, replacing a file of that name), folder synced."""
+    if part is not None:
+        lake._finish(part)
+        lake._sync_dirs({part.final.rsplit("/", 1)[0]})
 
 
 def _runs(columns: list[pa.Array]) -> list[tuple[int, int]]:
@@ -334,21 +354,6 @@ def _runs(columns: list[pa.Array]) -> list[tuple[int, int]]:
             differs = pc.or_(differs, pc.not_equal(column.slice(1), column.slice(0, size - 1)))
         starts += [index + 1 for index in pc.indices_nonzero(differs).to_pylist()]
     return list(zip(starts, [*starts[1:], size], strict=True))
-
-
-def write_file(lake: Lake, dataset: Dataset, path: str, table: pa.Table) -> None:
-    """Write one output file: hidden name, fsync, rename (atomic, replacing a file of that name)."""
-    schema = pa.schema([field for field in dataset.schema if field.name not in dataset.partitions])
-    data = table.select(schema.names).cast(schema)
-    folder, name = path.rsplit("/", 1)
-    part: _Part = lake._open(folder, name, schema, ZSTD_LEVEL)
-    try:
-        part.writer.write_table(data, row_group_size=ROW_GROUP)
-        lake._finish(part)
-    except BaseException:
-        lake._abandon(part)
-        raise
-    lake._sync_dirs({folder})
 
 
 def _quoted(identifier: str) -> str:

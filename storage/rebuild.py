@@ -29,9 +29,8 @@ from storage.compact import (
     connection,
     generation,
     retire,
-    sorted_runs,
     superseded_files,
-    write_file,
+    write_runs,
 )
 from storage.lake import Lake
 from storage.lease import Lease
@@ -105,17 +104,19 @@ def _rebuild_day(
     micros = [int((moment - _EPOCH).total_seconds() * 1_000_000) for moment in window]
     sql = _sql(dataset, compacted + superseded, micros)
     fresh_id = generation()
+
+    def target(values: tuple[Any, ...], kept: bool) -> str:
+        *partition_values, part_day = values
+        if kept:  # a greater name than the old file's: the views switch to it in one rename
+            folder = layout.partition_folder(lake.root, dataset, partition_values, part_day)
+            return f"{folder}/{layout.COMPACTED}-{fresh_id}.parquet"
+        aside = layout.superseded_folder(lake.root, dataset, partition_values, part_day)
+        return f"{aside}/superseded-{fresh_id}.parquet"
+
     with connection() as con:
         con.register("derived", derived)
-        for values, kept, table in sorted_runs(dataset, con.sql(sql).to_arrow_reader(ROW_GROUP)):
-            *partition_values, part_day = values
-            folder = layout.partition_folder(lake.root, dataset, partition_values, part_day)
-            if kept:  # a greater name than the old file's: the views switch to it in one rename
-                done.partitions += 1
-                write_file(lake, dataset, f"{folder}/{layout.COMPACTED}-{fresh_id}.parquet", table)
-            else:
-                aside = layout.superseded_folder(lake.root, dataset, partition_values, part_day)
-                write_file(lake, dataset, f"{aside}/superseded-{fresh_id}.parquet", table)
+        counts = write_runs(lake, dataset, con.sql(sql).to_arrow_reader(ROW_GROUP), target)
+    done.partitions += sum(1 for _, kept in counts if kept)
     for path in superseded:  # outside the views of a compacted partition; replaced by the new ones
         lake.filesystem.delete_file(path)
     retire(lake, dataset, text, compacted, grace_s, clock)
