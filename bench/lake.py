@@ -154,7 +154,10 @@ def _compaction(config: Config, dataset: Any, lake_type: Any) -> list[Figure]:
     result = _compact_in_child(root)
     files = list((root / "trades").rglob("*.parquet"))
     after = sum(path.stat().st_size for path in files)
-    note = f"{result['rows']:,} trades of one symbol-day in 120 seal files -> {len(files)} file, every column"
+    note = (
+        f"{result['rows']:,} trades of one symbol-day in 120 seal files -> {len(files)} files "
+        "(the first trades fall on the day before), every column"
+    )
     shutil.rmtree(root, ignore_errors=True)
     return [
         figure(
