@@ -453,6 +453,11 @@ def simulate(
     default=None,
     help="Heal closed outage windows from REST while recording [on] (see `heal`).",
 )
+@click.option(
+    "--compact-every",
+    type=float,
+    help="Seconds between compactions of closed days in the background [600]; 0 turns it off.",
+)
 @click.pass_obj
 def record(settings: Settings, /, **flags: Any) -> None:
     """Record live WebSocket channels: journal first, then Parquet under <data-dir>/lake.
@@ -912,6 +917,180 @@ def coverage(
     limit = max_gap if max_gap is not None else (0.0 if extra else None)
     if limit is not None and report.seconds_in(["open", *extra]) > limit:
         raise click.exceptions.Exit(OPEN_EXIT)
+
+
+# --- lake maintenance: compact, prune, rebuild ---
+
+
+def _day(text: str, flag: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{flag} {text!r}: expected a day as YYYY-MM-DD") from None
+
+
+def _seconds(text: str) -> float:
+    """Parse a duration such as 90s, 30m, 1h or 2d."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.replace(".", "", 1).isdigit():
+        raise UserError(f"--older-than {text!r}: expected a duration such as 90s, 30m, 1h or 2d")
+    return float(number) * units[unit]
+
+
+def _datasets(names: str | None, default: Any) -> Any:
+    from schemas import DATASETS
+
+    if names is None:
+        return default
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in DATASETS]
+    if unknown:
+        raise UserError(f"--datasets: unknown {', '.join(unknown)}; known: {', '.join(DATASETS)}")
+    return [DATASETS[name] for name in chosen]
+
+
+@main.command()
+@click.option("--datasets", help="Comma-separated datasets [default: all but raw_messages].")
+@click.option("--before", help="Compact days before this one (YYYY-MM-DD, UTC).")
+@click.option("--older-than", default="1h", show_default=True, help="Compact days that ended this long ago.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds old files stay for readers that listed them (0: delete at once).",
+)
+@click.option("--dry-run", is_flag=True, help="List the days that would be compacted; change nothing.")
+@click.pass_obj
+def compact(
+    settings: Settings,
+    datasets: str | None,
+    before: str | None,
+    older_than: str,
+    grace: float,
+    dry_run: bool,
+) -> None:
+    """Rewrite closed days into one file per dataset x symbol x day holding exactly the views' rows.
+
+    Rows the views do not show move to lake/_superseded/ (pruned with raw_messages). One compactor per
+    lake at a time (a lease); safe to kill and re-run; `record` runs it by itself for closed days.
+
+    \b
+    Examples:
+      bingx-recorder compact --dry-run
+      bingx-recorder compact --datasets trades,klines --before 2024-07-01 --grace 0
+    """
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from storage.compact import compact as run_compact
+    from storage.compact import compactable
+    from storage.lake import Lake
+    from storage.lease import LeaseHeld
+
+    cut = (
+        _day(before, "--before")
+        if before
+        else (datetime.now(UTC) - timedelta(seconds=_seconds(older_than))).date()
+    )
+    chosen = _datasets(datasets, compactable())
+    try:
+        summary = run_compact(
+            Lake(settings.lake), chosen, cut, grace_s=grace, dry_run=dry_run, clock=time.time
+        )
+    except LeaseHeld as error:
+        raise UserError(str(error)) from None
+    for line in summary.days:
+        click.echo(line)
+    verb = "would compact" if dry_run else "compacted"
+    click.echo(
+        f"compact: {verb} {len(summary.days)} dataset-days before {cut}, {summary.rows} rows kept, "
+        f"{summary.files_removed} old files removed, {len(summary.pending)} waiting for their grace"
+    )
+
+
+@main.command()
+@click.option(
+    "--keep-raw", type=click.IntRange(min=0), default=7, show_default=True, help="Days of raw kept."
+)
+@click.option("--journal-archive", type=click.Path(path_type=Path), help="Also prune this journal archive.")
+@click.option("--datasets", help="Also prune these normalized datasets (needs --keep-data).")
+@click.option("--keep-data", type=click.IntRange(min=0), help="Days of the --datasets kept.")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.pass_obj
+def prune(
+    settings: Settings,
+    keep_raw: int,
+    journal_archive: Path | None,
+    datasets: str | None,
+    keep_data: int | None,
+    dry_run: bool,
+) -> None:
+    """Delete raw_messages, superseded rows and archived journal segments older than --keep-raw days.
+
+    Normalized datasets are kept unless named with --datasets and --keep-data.
+
+    \b
+    Examples:
+      bingx-recorder prune --dry-run
+      bingx-recorder prune --keep-raw 3 --journal-archive ./data/archive
+      bingx-recorder prune --datasets depth_snapshots --keep-data 30
+    """
+    from storage.lake import Lake
+    from storage.lease import LeaseHeld
+    from storage.retention import prune as run_prune
+
+    if (datasets is None) != (keep_data is None):
+        raise UserError("--datasets and --keep-data go together")
+    names = [dataset.name for dataset in _datasets(datasets, [])]
+    try:
+        pruned = run_prune(Lake(settings.lake), keep_raw, journal_archive, names, keep_data, dry_run)
+    except LeaseHeld as error:
+        raise UserError(str(error)) from None
+    for path in pruned.paths:
+        click.echo(path)
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"prune: {verb} {len(pruned.paths)} day folders and files, {pruned.bytes / 1e6:,.1f} MB")
+
+
+@main.command()
+@click.option("--datasets", required=True, help="Comma-separated stream datasets to re-derive.")
+@click.option("--since", required=True, help="First event day (YYYY-MM-DD, UTC).")
+@click.option("--until", help="Day after the last (exclusive) [default: today].")
+@click.option("--grace", type=click.FloatRange(min=0), default=300.0, show_default=True, help="As compact's.")
+@click.pass_obj
+def rebuild(settings: Settings, datasets: str, since: str, until: str | None, grace: float) -> None:
+    """Re-derive stream datasets from raw_messages (after a converter fix), replacing their stream rows.
+
+    Each partition switches from its old rows to the new ones in one rename: no view ever shows both.
+    Rows of other sources stay; stream rows whose raw frames were pruned stay as they are.
+
+    \b
+    Example:
+      bingx-recorder rebuild --datasets trades,klines --since 2024-06-01 --until 2024-06-08
+    """
+    from datetime import UTC, datetime
+
+    from storage.lake import Lake
+    from storage.lease import LeaseHeld
+    from storage.rebuild import RebuildError
+    from storage.rebuild import rebuild as run_rebuild
+
+    first = _day(since, "--since")
+    last = _day(until, "--until") if until else datetime.now(UTC).date()
+    lake = Lake(settings.lake)
+    for dataset in _datasets(datasets, []):
+        try:
+            done = run_rebuild(lake, dataset, first, last, grace_s=grace)
+        except (LeaseHeld, RebuildError) as error:
+            raise UserError(str(error)) from None
+        click.echo(
+            f"rebuild {dataset.name}: {done.days} days, {done.partitions} partitions, "
+            f"{done.derived} rows re-derived, {done.unconvertible} frames the converter rejects"
+        )
 
 
 if __name__ == "__main__":

@@ -121,7 +121,11 @@ def _poll_round(
         for row in converted:
             row["received_at"], row["source"] = received_at, "poll"
         rows += converted
-    return len(rows), len(lake.write(dataset, rows)), rejected
+    return (
+        len(rows),
+        len(lake.write(dataset, rows, combined=True)),
+        rejected,
+    )  # one file per round, every symbol
 
 
 def _convert(

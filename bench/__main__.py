@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from bench import backfill_rate, heal_rate, ingest, parsing, query, report, storage_size
+from bench import backfill_rate, heal_rate, ingest, lake, parsing, query, report, storage_size
 from bench.harness import Config, Figure, Section, machine, unavailable, write_results
 
 SECTIONS: dict[str, Section] = {
     "parsing": parsing.run,
     "storage": storage_size.run,
     "query": query.run,
+    "lake": lake.run,
     "backfill": backfill_rate.run,
     "heal": heal_rate.run,
     "ingest": ingest.run,

@@ -56,6 +56,10 @@ def run(config: Config) -> list[Figure]:
                 note="decompressed frame text",
             )
         )
+        if dataset.name == "trades":
+            figures.append(
+                _compacted(config.work / "storage-compacted", lake_type=Lake, dataset=dataset, rows=rows)
+            )
         topics = [message["dataType"] for message in built.messages]
         raw_texts.extend(zip(topics, built.texts, map(len, built.wire), strict=True))
     figures.append(_raw_messages(lake, DATASETS["raw_messages"], raw_texts))
@@ -103,3 +107,24 @@ def _raw_messages(lake: Any, dataset: Any, texts: list[tuple[str, str, int]]) ->
     gzip_bytes = sum(wire for _, _, wire in texts) / len(rows)
     note = f"{len(rows):,} frames; JSON {json_bytes / len(rows):.0f} B/frame, gzip {gzip_bytes:.0f} B/frame"
     return figure(SECTION, "raw_messages: Parquet (Lake.write)", "B/frame", [size / len(rows)], note=note)
+
+
+def _compacted(root: Path, lake_type: Any, dataset: Any, rows: list[dict[str, Any]]) -> Figure:
+    """The same rows as the recorder writes them (four seals, every symbol per file), then compacted."""
+    from datetime import date
+
+    from storage.compact import compact
+
+    shutil.rmtree(root, ignore_errors=True)
+    lake = lake_type(root)
+    step = len(rows) // 4 + 1
+    for start in range(0, len(rows), step):
+        lake.write(dataset, rows[start : start + step], combined=True)
+    compact(lake, [dataset], date(2100, 1, 1), grace_s=0)
+    files = list((root / dataset.name).rglob("*.parquet"))
+    size = sum(path.stat().st_size for path in files)
+    shutil.rmtree(root, ignore_errors=True)
+    note = f"{len(rows):,} rows in {len(files)} files (one per symbol-day), every column"
+    return figure(
+        SECTION, f"{dataset.name}: Parquet, compacted", "B/row", [size / len(rows)], note=note, target="<= 5"
+    )

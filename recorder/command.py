@@ -17,8 +17,11 @@ from recorder.connection import ConnectionOptions
 from recorder.process import SEAL_INTERVAL_S
 from recorder.runner import Recorder, RecordOptions, check_symbols, tradable_symbols
 from recorder.topics import TopicError, check_channels
+from storage.compact import Compactor
+from storage.lake import Lake
 
 log = logging.getLogger(__name__)
+COMPACT_EVERY_S = 600.0  # closed days are compacted within ~10 minutes of the --older-than hour
 
 # BingX pings every ~5 s (BINGX_API §17): a shorter silence timeout drops quiet, healthy sockets
 MIN_SILENCE_S = 6.0
@@ -153,14 +156,18 @@ def record(flags: dict[str, Any], endpoints: Endpoints) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    Recorder(endpoints.data_dir, options, rest, account=factory).run(stop, duration)
+    compactor = _compactor(endpoints.data_dir, flags.get("compact_every"))
+    try:
+        Recorder(endpoints.data_dir, options, rest, account=factory).run(stop, duration)
+    finally:
+        if compactor is not None:
+            compactor.stop()
 
 
 def account_factory(endpoints: Endpoints, options: RecordOptions) -> Any:
     """Check the credentials now (one line and exit 1 if BingX refuses them); return the stream's factory."""
     from exchange.signed import SignedClient, account_limiter
     from recorder.account import AccountStream
-    from storage.lake import Lake
     from storage.state import State
 
     if endpoints.credentials is None:
@@ -177,3 +184,12 @@ def account_factory(endpoints: Endpoints, options: RecordOptions) -> Any:
         )
 
     return build
+
+
+def _compactor(data_dir: Path, every_s: float | None) -> Compactor | None:
+    """Compaction of closed days beside the recorder (DESIGN.md: the file count must not pile up)."""
+    if every_s is not None and every_s <= 0:
+        return None
+    compactor = Compactor(Lake(data_dir / "lake"), COMPACT_EVERY_S if every_s is None else every_s)
+    compactor.start()
+    return compactor

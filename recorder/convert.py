@@ -84,7 +84,7 @@ class Converter:
         if self._batch is None:
             self._partials.parent.mkdir(parents=True, exist_ok=True)
             self._partials_log = self._partials.open("a")
-            self._batch = self.lake.batch(on_open=self._note_partial)
+            self._batch = self.lake.batch(on_open=self._note_partial, combined=True)
         try:
             self._convert(chunk, self._batch)
         except BaseException:
@@ -317,7 +317,10 @@ class Converter:
                 "quarantined a %s message (%s); further ones of this kind are only counted", dataset, reason
             )
         self.rejects[dataset, kind] += 1
-        self.lake.reject(dataset, raw, reason, SOURCE, received_at(record.received_at_us))
+        if self._batch is not None:  # sealed with the batch: one file per dataset per seal, not per message
+            self._batch.reject(dataset, raw, reason, SOURCE, received_at(record.received_at_us))
+        else:
+            self.lake.reject(dataset, raw, reason, SOURCE, received_at(record.received_at_us))
 
 
 def _raw_table(records: list[Record], topics: list[str | None]) -> pa.Table:

@@ -20,10 +20,14 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from schemas.dataset import Dataset, Row
+from storage import layout
 from storage.errors import SchemaMismatch
 from storage.validation import conform_table, table_from_rows
 
 SPILL_BYTES = 24 << 20  # a LakeBatch writes its largest dataset's rows out past this much Arrow memory
+# Rows per row group in files that hold every symbol: sorted by symbol, so each group spans a few symbols and
+# DuckDB skips the others by the groups' min/max statistics.
+COMBINED_ROW_GROUP = 16_384
 REJECTS = "_rejects"  # starts with "_": no dataset is called that, and pyarrow's discovery skips it
 REJECT_SCHEMA = pa.schema(
     [
@@ -54,27 +58,33 @@ class Lake:
         filesystem, path = pafs.FileSystem.from_uri(uri)
         return cls(path, filesystem)
 
-    def write(self, dataset: Dataset, rows: Sequence[Row]) -> list[str]:
+    def write(self, dataset: Dataset, rows: Sequence[Row], *, combined: bool = False) -> list[str]:
         """Append rows (with received_at and source) as new files; return their paths.
 
-        One file per partition (partition columns, UTC day of the event time, source). Each file appears
-        atomically under its final name. Raises SchemaMismatch before anything is written.
+        One file per partition (partition columns, UTC day of the event time, source), or with `combined`
+        one per (day, source) holding every symbol (storage.layout). Each file appears atomically under its
+        final name. Raises SchemaMismatch before anything is written.
         """
         if not rows:
             return []
-        return self.write_table(dataset, table_from_rows(dataset, rows))
+        return self.write_table(dataset, table_from_rows(dataset, rows), combined=combined)
 
-    def write_table(self, dataset: Dataset, table: pa.Table) -> list[str]:
+    def write_table(self, dataset: Dataset, table: pa.Table, *, combined: bool = False) -> list[str]:
         """Append an Arrow table the way `write` appends rows."""
-        with self.batch() as batch:
+        with self.batch(combined=combined) as batch:
             batch.append(dataset, table)
         return batch.paths
 
     def batch(
-        self, spill_bytes: int = SPILL_BYTES, on_open: Callable[[str], None] | None = None
+        self,
+        spill_bytes: int = SPILL_BYTES,
+        on_open: Callable[[str], None] | None = None,
+        *,
+        combined: bool = False,
     ) -> LakeBatch:
-        """Tables appended over a while that appear together on close, one file per partition."""
-        return LakeBatch(self, spill_bytes, on_open)
+        """Tables appended over a while that appear together on close, one file per partition (or, with
+        `combined`, one per dataset and day holding every symbol: the recorder's seals)."""
+        return LakeBatch(self, spill_bytes, on_open, combined=combined)
 
     def discard_partials(self, paths: Iterable[str]) -> int:
         """Delete hidden files a killed writer left (never a finished file); return how many there were."""
@@ -88,28 +98,50 @@ class Lake:
     def reject(self, dataset_name: str, raw: str, reason: str, source: str, received_at: datetime) -> str:
         """Keep input that failed to convert, verbatim with its reason, under `_rejects/<dataset>/`."""
         row = {"received_at": received_at, "source": source, "reason": reason, "raw": raw}
-        table = pa.Table.from_pylist([row], schema=REJECT_SCHEMA)
-        day = _utc_days(table["received_at"])[0].as_py()
-        directory = f"{self.root}/{REJECTS}/{dataset_name}/date={day.isoformat()}"
-        part = self._open(directory, f"{uuid.uuid4().hex}.parquet", table.schema)
-        try:
-            part.writer.write_table(table)
-            path = self._finish(part)
-        except BaseException:
-            self._abandon(part)
-            raise
-        self._sync_dirs({directory})
+        (path,) = self._write_rejects(dataset_name, [row])
         return path
 
+    def _write_rejects(self, dataset_name: str, rows: list[Row]) -> list[str]:
+        """Write rejected rows as one file per UTC day of their receipt (durably); return the paths."""
+        table = pa.Table.from_pylist(rows, schema=REJECT_SCHEMA)
+        paths = []
+        for (day, _), part_rows in _split(table, _utc_days(table["received_at"]), ["source"]):
+            directory = f"{self.root}/{REJECTS}/{dataset_name}/date={day.isoformat()}"
+            part = self._open(directory, f"{uuid.uuid4().hex}.parquet", table.schema)
+            try:
+                part.writer.write_table(part_rows)
+                paths.append(self._finish(part))
+            except BaseException:
+                self._abandon(part)
+                raise
+        self._sync_dirs({path.rsplit("/", 1)[0] for path in paths})
+        return paths
+
     def files(self, dataset_name: str) -> list[str]:
-        """List the dataset's finished Parquet files, sorted."""
+        """List the dataset's finished Parquet files (both areas of storage.layout, compacted included).
+
+        Files of the per-day area hold every symbol in a `symbol` column; elsewhere the partition values
+        are in the path (storage.layout.hive_values).
+        """
         selector = pafs.FileSelector(f"{self.root}/{dataset_name}", recursive=True, allow_not_found=True)
         infos = self.filesystem.get_file_info(selector)
         return sorted(info.path for info in infos if info.is_file and info.base_name.endswith(".parquet"))
 
     def glob(self, dataset_name: str) -> str:
-        """The pattern that matches every finished file of a dataset (and never a file being written)."""
+        """The pattern that matches every finished file of a dataset (and never a file being written).
+
+        It spans both areas, whose hive keys differ: read it with hive_partitioning off, or use `globs`.
+        """
         return f"{self.root}/{dataset_name}/**/*.parquet"
+
+    def globs(self, dataset: Dataset) -> list[str]:
+        """Globs that together match every finished file of a dataset, each over one hive scheme."""
+        combined = layout.combined_glob(self.root, dataset)
+        return [
+            *layout.source_globs(self.root, dataset),
+            layout.compacted_glob(self.root, dataset),
+            *([combined] if combined else []),
+        ]
 
     def _partition_dir(self, dataset: Dataset, values: Sequence[Any], day: date) -> str:
         parts = [f"{self.root}/{dataset.name}"]
@@ -121,8 +153,10 @@ class Lake:
         parts.append(f"date={day.isoformat()}")
         return "/".join(parts)
 
-    def _open(self, directory: str, name: str, schema: pa.Schema) -> _Part:
-        """A new file under its hidden temporary name."""
+    def _open(
+        self, directory: str, name: str, schema: pa.Schema, compression_level: int | None = None
+    ) -> _Part:
+        """A new file under its hidden temporary name (zstd at its default level unless told)."""
         partial = _partial_path(directory, name)
         if self.is_local:
             if directory not in self._made:  # makedirs per file is a syscall storm
@@ -137,7 +171,10 @@ class Lake:
             self.filesystem.create_dir(directory, recursive=True)
             handle = self.filesystem.open_output_stream(partial)
         try:
-            writer = pq.ParquetWriter(handle, schema, **_writer_options(schema))
+            options = _writer_options(schema)
+            if compression_level is not None:
+                options["compression_level"] = compression_level
+            writer = pq.ParquetWriter(handle, schema, **options)
         except BaseException:
             handle.close()
             self._discard(partial)
@@ -200,12 +237,21 @@ class LakeBatch:
     """
 
     def __init__(
-        self, lake: Lake, spill_bytes: int = SPILL_BYTES, on_open: Callable[[str], None] | None = None
+        self,
+        lake: Lake,
+        spill_bytes: int = SPILL_BYTES,
+        on_open: Callable[[str], None] | None = None,
+        *,
+        combined: bool = False,
     ) -> None:
         self.lake = lake
         self.spill_bytes = spill_bytes
         self.on_open = on_open  # told each hidden file's path before it is created (a kill -9 leaves them)
+        # One file per dataset, day and source, every symbol in it: the file count per seal does not grow
+        # with the symbols (1,000 contracts x 8 channels made ~1,000,000 files an hour one per partition).
+        self.combined = combined
         self.paths: list[str] = []  # the files that appeared, once closed
+        self._rejects: dict[str, list[Row]] = {}
         self._waiting: dict[str, tuple[Dataset, list[pa.Table]]] = {}
         self._bytes: dict[str, int] = {}
         self._parts: dict[tuple[str, str], _Part] = {}  # (partition folder, source) -> its open file
@@ -229,6 +275,11 @@ class LakeBatch:
         if sum(self._bytes.values()) >= self.spill_bytes:
             self._write(max(self._bytes, key=self._bytes.__getitem__), last=False)
 
+    def reject(self, dataset_name: str, raw: str, reason: str, source: str, received_at: datetime) -> None:
+        """Keep input that failed to convert, like `Lake.reject`, in one file per dataset on close."""
+        row = {"received_at": received_at, "source": source, "reason": reason, "raw": raw}
+        self._rejects.setdefault(dataset_name, []).append(row)
+
     def close(self) -> list[str]:
         """Write what waits and finish every file (renamed into place, durably); return the new paths."""
         try:
@@ -236,6 +287,8 @@ class LakeBatch:
                 self._write(name, last=True)
             for key in sorted(self._parts):  # spilled earlier, nothing since
                 self.paths.append(self.lake._finish(self._parts.pop(key)))
+            for name in sorted(self._rejects):
+                self.paths += self.lake._write_rejects(name, self._rejects.pop(name))
         except BaseException:
             self.abandon()
             raise
@@ -247,7 +300,7 @@ class LakeBatch:
         """Drop the batch: its hidden files are deleted (files already renamed into place stay)."""
         for part in self._parts.values():
             self.lake._abandon(part)
-        self._parts, self._waiting, self._bytes = {}, {}, {}
+        self._parts, self._waiting, self._bytes, self._rejects = {}, {}, {}, {}
 
     def _write(self, name: str, last: bool) -> None:
         """Write a dataset's waiting rows: a row group into each partition's file, finished if `last`."""
@@ -255,26 +308,39 @@ class LakeBatch:
         self._bytes.pop(name, None)
         table = pa.concat_tables(tables)
         days = _utc_days(table[dataset.event_time])
-        for values, rows in _split(table, days, [*dataset.partitions, "source"]):
+        combined = self.combined and bool(dataset.partitions)
+        for values, rows in _split(table, days, ["source"] if combined else [*dataset.partitions, "source"]):
             *partition_values, day, source = values
-            directory = self.lake._partition_dir(dataset, partition_values, day)
-            # The path is the one source of truth for partition values, so they are not stored twice.
-            data = rows.drop_columns(list(dataset.partitions))
-            part = self._parts.pop((directory, source), None)
-            if part is None:
-                file_name = f"{source}-{_first_ms(rows[dataset.event_time])}-{uuid.uuid4().hex}.parquet"
-                if self.on_open is not None:
-                    self.on_open(_partial_path(directory, file_name))
-                part = self.lake._open(directory, file_name, data.schema)
-            try:
-                part.writer.write_table(data)
-            except BaseException:
-                self.lake._abandon(part)
-                raise
-            if last:  # one open file at a time: an open writer holds ~50 KB, 1,000 partitions add up
-                self.paths.append(self.lake._finish(part))
+            if combined:
+                directory = layout.combined_folder(self.lake.root, dataset, day.isoformat())
+                # A stable sort by the partition columns only: each symbol's rows keep their receive order
+                # (book readers rely on it), which is also event-time order up to the exchange's jitter.
+                data = rows.take(pc.sort_indices(rows, [(c, "ascending") for c in dataset.partitions]))
             else:
-                self._parts[(directory, source)] = part
+                directory = self.lake._partition_dir(dataset, partition_values, day)
+                # The path is the one source of truth for partition values, so they are not stored twice.
+                data = rows.drop_columns(list(dataset.partitions))
+            self._write_part(dataset, directory, source, data, last)
+
+    def _write_part(self, dataset: Dataset, directory: str, source: str, data: pa.Table, last: bool) -> None:
+        part = self._parts.pop((directory, source), None)
+        if part is None:
+            file_name = f"{source}-{_first_ms(data[dataset.event_time])}-{uuid.uuid4().hex}.parquet"
+            if self.on_open is not None:
+                self.on_open(_partial_path(directory, file_name))
+            part = self.lake._open(directory, file_name, data.schema)
+        try:
+            if self.combined and dataset.partitions:
+                part.writer.write_table(data, row_group_size=COMBINED_ROW_GROUP)
+            else:
+                part.writer.write_table(data)
+        except BaseException:
+            self.lake._abandon(part)
+            raise
+        if last:  # one open file at a time: an open writer holds ~50 KB, 1,000 partitions add up
+            self.paths.append(self.lake._finish(part))
+        else:
+            self._parts[(directory, source)] = part
 
 
 def _partial_path(directory: str, name: str) -> str:

@@ -4,12 +4,19 @@ Precedence (DESIGN.md "Dedupe on read"): one row per key; sources rank as schema
 (backfill, then poll, then stream), then the latest received_at wins. Datasets with `occurrence` (trades)
 keep equal-looking rows as separate facts: they are numbered n = 1, 2, ... per (key, source), copies of
 one fact (same replay_key in that source) sharing their n, and one row per (key, n) is kept by precedence.
+
+Compacted partitions (storage.layout) already hold exactly the kept rows: a partition with no other file
+is read as it is, without a window. Of a partition's compacted files only the one with the greatest name
+counts (compaction and rebuild name them by generation), so a new one replaces the old in one rename.
+Only partitions that also have fresh files (late rows, a compaction
+within its grace period) pay for the dedupe, over everything they hold, their superseded rows included
+(the occurrence numbering needs the whole set), which gives the same answer as before compaction.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -17,6 +24,7 @@ import pyarrow as pa
 
 from schemas import DATASETS
 from schemas.dataset import SOURCES, Dataset
+from storage import layout
 
 _BROKEN = "unreadable: "  # the comment that marks a placeholder view (broken_views)
 # What DuckDB raises for a truncated or stray .parquet when a view binds its files (checked on 2.0.1)
@@ -25,7 +33,7 @@ _ERROR_CLASS = re.compile(r"^[A-Za-z ]*Error: ")
 
 _SCAN = (
     "read_parquet({glob}, hive_partitioning = true, hive_types = {{{hive_types}}}, "
-    "union_by_name = true, allow_empty = true)"
+    "union_by_name = {by_name}, allow_empty = true)"
 )
 # The typed empty branch fixes names and types, even before the first file exists (DuckDB would then infer
 # none); columns a file lacks (an older file, a newer nullable column) read as NULL.
@@ -34,9 +42,8 @@ _ROWS = """    SELECT {columns} FROM (
         UNION ALL BY NAME
         SELECT * FROM {scan}
     )"""
-_LATEST = """kept AS (
-    SELECT * FROM lake_rows
-    QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {precedence}) = 1
+_LATEST = """ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {precedence}) AS __rank FROM lake_rows
 )"""
 # Equal-looking trades are separate facts, numbered n = 1, 2, ... per (key, source); copies of one fact
 # (same replay_key: a replayed frame, a re-run page) are peers in the ranking, so they share their n.
@@ -44,9 +51,54 @@ _OCCURRENCES = """numbered AS (
     SELECT *, dense_rank() OVER (PARTITION BY {key}, source ORDER BY {replay}, {whole_row}) AS n
     FROM (SELECT *, {by_row} AS by_row FROM lake_rows)
 ),
-kept AS (
-    SELECT * FROM numbered
-    QUALIFY row_number() OVER (PARTITION BY {key}, n ORDER BY {precedence}) = 1
+ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY {key}, n ORDER BY {precedence}) AS __rank FROM numbered
+)"""
+# `touched`: the partitions that have files besides one compacted file, found by listing alone (glob() runs
+# at execution, after the scans listed their files at bind time, so a file appearing in between only makes a
+# partition take the dedupe path early). A file holding every symbol touches all partitions of its day.
+_VIEW = """CREATE OR REPLACE VIEW {name} AS
+WITH listed AS (
+    SELECT file, {extracts}, CAST(regexp_extract(rel, 'date=([^/]+)/[^/]+$', 1) AS DATE) AS "date",
+        starts_with(parse_filename(rel), '{compacted}-') AS is_packed, {is_combined} AS is_combined
+    FROM (SELECT file, substr(file, {offset}) AS rel FROM glob({listing}))
+),
+latest AS (
+    SELECT max(file) AS file FROM listed WHERE is_packed GROUP BY {places}
+),
+touched AS (
+    SELECT {places} FROM listed WHERE NOT is_packed AND NOT is_combined
+    UNION
+    SELECT {places} FROM listed
+    WHERE is_packed AND "date" IN (SELECT "date" FROM listed WHERE is_combined AND NOT is_packed)
+    UNION
+    SELECT {places} FROM listed WHERE is_packed GROUP BY {places} HAVING count(*) > 1
+),
+fresh AS (
+{fresh}
+),
+packed AS (
+{packed}
+),
+latest_packed AS (
+    SELECT * EXCLUDE (filename) FROM (
+        SELECT * FROM (
+{packed_files}
+        ) SEMI JOIN touched USING ({places})
+    ) WHERE filename IN (SELECT file FROM latest)
+),
+lake_rows AS (
+    SELECT * FROM fresh
+    UNION ALL SELECT * FROM latest_packed
+    UNION ALL SELECT * FROM (
+{superseded}
+    ) SEMI JOIN touched USING ({places})
+),
+{body}
+SELECT {columns}{extra} FROM (
+    SELECT {columns} FROM packed ANTI JOIN touched USING ({places})
+    UNION ALL
+    SELECT {columns} FROM ranked WHERE __rank = 1
 )"""
 
 
@@ -122,14 +174,45 @@ def broken_view_sql(dataset: Dataset, message: str) -> str:
 
 def view_sql(dataset: Dataset, root: str | Path) -> str:
     """Return the CREATE OR REPLACE VIEW statement for one dataset over the lake at `root`."""
-    columns = ", ".join(_quoted(name) for name in (*dataset.columns, "date"))
-    body = _occurrence_body(dataset) if dataset.occurrence else _latest_body(dataset)
-    extra = "".join(f",\n    {expression}" for expression in dataset.view_columns)
-    return (
-        f"CREATE OR REPLACE VIEW {_quoted(dataset.name)} AS\n"
-        f"WITH lake_rows AS (\n{_rows_sql(dataset, root)}\n),\n{body}\n"
-        f"SELECT {columns}{extra}\nFROM kept"
+    base = _root(root)
+    combined = layout.combined_glob(base, dataset)
+    fresh = _rows_sql(dataset, layout.source_globs(base, dataset))
+    if combined is not None:
+        fresh += "\n    UNION ALL\n" + _rows_sql(dataset, [combined], ())
+    folder = f"{base}/{dataset.name}/"
+    types = {field.name: duckdb_type(field.type) for field in dataset.schema}
+    extracts = [
+        f"CAST(regexp_extract(rel, '(^|/){column}=([^/]+)/', 2) AS {types[column]}) AS {_quoted(column)}"
+        for column in dataset.partitions
+    ]
+    return _VIEW.format(
+        name=_quoted(dataset.name),
+        extracts=", ".join(extracts) or "NULL AS __none",
+        compacted=layout.COMPACTED,
+        is_combined="rel NOT LIKE '%=%/%=%'" if dataset.partitions else "false",
+        offset=len(folder) + 1,
+        listing=_literal(folder + "**/*.parquet"),
+        fresh=fresh,
+        # Compacted files all carry the full schema (compaction writes every column), so their metadata
+        # need not be read at bind time to unify names: a query opens only the files its filters keep.
+        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], by_name=False),
+        packed_files=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True),
+        superseded=_rows_sql(dataset, [layout.superseded_glob(base, dataset)]),
+        places=", ".join(_quoted(name) for name in (*dataset.partitions, "date")),
+        body=ranked_body(dataset),
+        columns=", ".join(_quoted(name) for name in (*dataset.columns, "date")),
+        extra="".join(f",\n    {expression}" for expression in dataset.view_columns),
     )
+
+
+def ranked_body(dataset: Dataset) -> str:
+    """SQL defining `ranked` over `lake_rows`: every row with its `__rank`; the view keeps rank 1."""
+    return _occurrence_body(dataset) if dataset.occurrence else _latest_body(dataset)
+
+
+def rows_sql(dataset: Dataset, files: Sequence[str], hive_keys: Sequence[str] | None = None) -> str:
+    """Select every row of the given files (or globs), typed as declared; `hive_keys` are in the paths."""
+    return _rows_sql(dataset, files, hive_keys)
 
 
 def duckdb_type(data_type: pa.DataType) -> str:
@@ -166,13 +249,25 @@ _SIMPLE_TYPES = (
 )
 
 
-def _rows_sql(dataset: Dataset, root: str | Path) -> str:
-    """Select every stored row of the dataset, typed as declared."""
+def _rows_sql(
+    dataset: Dataset,
+    globs: Sequence[str],
+    hive_keys: Sequence[str] | None = None,
+    with_file: bool = False,
+    by_name: bool = True,
+) -> str:
+    """Select every row of the files the globs match, typed as declared (and each row's file path)."""
     types = {field.name: duckdb_type(field.type) for field in dataset.schema}
     types["date"] = "DATE"
+    if with_file:
+        types["filename"] = "VARCHAR"
     typed = ", ".join(f"CAST(NULL AS {kind}) AS {_quoted(name)}" for name, kind in types.items())
-    hive_types = ", ".join(f"{_literal(name)}: {types[name]}" for name in (*dataset.partitions, "date"))
-    scan = _SCAN.format(glob=_literal(_glob(dataset, root)), hive_types=hive_types)
+    keys = dataset.partitions if hive_keys is None else hive_keys
+    hive_types = ", ".join(f"{_literal(name)}: {types[name]}" for name in (*keys, "date"))
+    listed = "[" + ", ".join(_literal(glob) for glob in globs) + "]"
+    scan = _SCAN.format(glob=listed, hive_types=hive_types, by_name=str(by_name).lower())
+    if with_file:  # a column only where files exist: an empty glob has none, the typed branch gives it
+        scan = scan.replace("allow_empty = true)", "allow_empty = true, filename = true)")
     columns = ", ".join(_quoted(name) for name in types)
     return _ROWS.format(columns=columns, typed=typed, scan=scan)
 
@@ -232,11 +327,11 @@ def _precedence() -> str:
     return f"CASE source {ranks} ELSE {len(SOURCES)} END, received_at DESC"
 
 
-def _glob(dataset: Dataset, root: str | Path) -> str:
+def _root(root: str | Path) -> str:
     text = str(root)
     if "://" not in text:
         text = Path(text).absolute().as_posix()
-    return f"{text.rstrip('/')}/{dataset.name}/**/*.parquet"
+    return text.rstrip("/")
 
 
 def _quoted(identifier: str) -> str:

@@ -183,3 +183,15 @@ def test_sampling_summary_ranks_functions_by_samples(tmp_path: Path) -> None:
     assert text.startswith("100 samples")
     assert self_part.index("70.0%  convert (convert.py:5)") < self_part.index("30.0%  recv (ws.py:9)")
     assert "100.0%  main (cli.py:1)" in text.split("inclusive:")[1]
+
+
+def test_lake_section_counts_files_compacts_and_times_every_query(tmp_path: Path) -> None:
+    from bench import lake
+
+    figures = lake.run(Config(smoke=True, repeats=1, cache=tmp_path, work=tmp_path / "work"))
+    by_name = {item.name: item for item in figures}
+    assert by_name["files per seal, whole market"].median == 11  # 10 datasets + one reject file
+    assert by_name["files per seal, one per partition (before)"].median == 8 * 20 + 3
+    assert by_name["compaction rows/s (5M-row partition)"].available
+    ratios = [item for item in figures if item.unit == "x"]
+    assert len(ratios) == 6 and all(item.available for item in ratios)
