@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 
+from schemas.book_snapshots import BOOK_SNAPSHOTS
 from schemas.contracts import CONTRACTS
 from schemas.dataset import Dataset
 from schemas.depth import BOOK_UPDATES, DEPTH_SNAPSHOTS
@@ -23,6 +24,7 @@ DATASETS: dict[str, Dataset] = {
         OPEN_INTEREST,
         DEPTH_SNAPSHOTS,
         BOOK_UPDATES,
+        BOOK_SNAPSHOTS,
         TICKERS,
         BOOK_TICKERS,
         MARK_PRICES,

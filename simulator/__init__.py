@@ -76,6 +76,15 @@ class Simulator:
     def rest_ledger(self) -> Any:
         return self.ledger.rest
 
+    def true_book(self, symbol: str, t_ms: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The full book (1,000 levels a side, best first) every real incrDepth frame with time `t_ms` shows.
+
+        The book changes every 100 ms, so this is the true book at any update id, given that update's time.
+        """
+        from simulator.ws_feed import INCR_LEVELS
+
+        return self.market.book(symbol, t_ms, INCR_LEVELS)
+
     def firehose(self, count: int, rate: float | None = None, pool_size: int = 256) -> int:
         """Replay `count` pre-built data frames over the current subscriptions (benchmarks); blocks."""
         return self.ws.firehose.run(count, rate, pool_size)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 USAGE = (
     "POST /faults/drop | /faults/stop-ping[?on=0] | /faults/stall[?on=0] | /faults/garbage?kind=bad-gzip"
     "|bad-json|unknown-datatype|missing-fields | /faults/incr-skip[?count=N&symbol=S] | /faults/incr-repeat"
+    " | /faults/incr-lose | /faults/incr-backward | /faults/incr-cross | /faults/incr-early"
     " | /faults/clear ; GET /ledger"
 )
 
@@ -61,6 +62,8 @@ class AdminServer:
             faults.incr_skip(count, symbol)
         elif fault == "incr-repeat":
             faults.incr_repeat(count, symbol)
+        elif fault in ("incr-lose", "incr-backward", "incr-cross", "incr-early"):
+            getattr(faults, fault.replace("-", "_"))(count, symbol)
         elif fault == "clear":
             faults.clear()
         else:

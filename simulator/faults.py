@@ -24,7 +24,8 @@ class UnknownFault(ValueError):
 
 
 class WsFaults:
-    """Knobs: drop, stop_ping, stall, garbage, incr_skip, incr_repeat; `clear` undoes the sticky ones."""
+    """Knobs: drop, stop_ping, stall, garbage, incr_skip/_repeat/_lose/_backward/_cross/_early; `clear` undoes
+    the sticky ones."""
 
     def __init__(self, server: WsServer) -> None:
         self._server = server
@@ -60,6 +61,22 @@ class WsFaults:
     def incr_repeat(self, count: int = 1, symbol: str | None = None) -> None:
         """Send each of the next `count` incrDepth updates twice (the copy has id == last)."""
         self._server.call(set_incr_fault, self._server, "repeat", count, symbol)
+
+    def incr_lose(self, count: int = 1, symbol: str | None = None) -> None:
+        """Withhold the next `count` updates that change one of the 5 best levels (a loss depth shows)."""
+        self._server.call(set_incr_fault, self._server, "withhold_top", count, symbol)
+
+    def incr_backward(self, count: int = 1, symbol: str | None = None) -> None:
+        """Send each of the next `count` updates after the one that follows it (its id steps back)."""
+        self._server.call(set_incr_fault, self._server, "backward", count, symbol)
+
+    def incr_cross(self, count: int = 1, symbol: str | None = None) -> None:
+        """Send `count` extra updates that put a bid at the best ask (a crossed book; not the true book)."""
+        self._server.call(set_incr_fault, self._server, "cross", count, symbol)
+
+    def incr_early(self, count: int = 1, symbol: str | None = None) -> None:
+        """Give the next `count` new incrDepth subscribers a stale update before their `all` snapshot."""
+        self._server.call(set_incr_fault, self._server, "early", count, symbol)
 
     def clear(self) -> None:
         """Resume Ping and data after stop_ping/stall."""
