@@ -317,6 +317,18 @@ def simulate(
     type=float,
     help="Seconds between lake writes [30]: lower shows data sooner, at more files and CPU.",
 )
+@click.option(
+    "--book-snapshots",
+    help="Write book_snapshots while recording incrDepth: LEVELS@INTERVALms, e.g. 25@100ms [off].",
+)
+@click.option(
+    "--book-checkpoint", type=float, help="Minutes between full-depth book checkpoints [5]; 0: none."
+)
+@click.option(
+    "--book-tolerance",
+    type=float,
+    help="Milliseconds a book may disagree with depth<N> frames before it is resynced [5000].",
+)
 @click.pass_obj
 def record(settings: Settings, /, **flags: Any) -> None:
     """Record live WebSocket channels: journal first, then Parquet under <data-dir>/lake.
@@ -330,6 +342,13 @@ def record(settings: Settings, /, **flags: Any) -> None:
       bingx-recorder record --symbols BTC-USDT,ETH-USDT --channels trade,kline_1m,incrDepth --duration 60
       bingx-recorder record --symbols all --channels trade,kline_1m --topics-per-connection 150
       bingx-recorder record --config record.toml    # symbols = "all"  channels = ["trade", "bookTicker"]
+      bingx-recorder record --symbols BTC-USDT --channels incrDepth,depth20@500ms --book-snapshots 25@100ms
+
+    With incrDepth, books are kept from it as it is recorded: a repeated or backward update id, an update
+    before the snapshot, a crossed book or a disagreement with depth<N> frames for longer than
+    --book-tolerance is a `resync` row in stream_events, and the topic is resubscribed for a new snapshot.
+    --book-snapshots also writes book_snapshots rows (off by default: `bingx-recorder books` derives the
+    same rows from the lake afterwards).
     """
     from recorder.command import ConfigError, Endpoints
     from recorder.command import record as run_record

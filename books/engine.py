@@ -136,6 +136,14 @@ class Engine:
             return self.resync(f"{CROSSED}: best bid {best_bid} >= best ask {best_ask} at id {update_id}")
         return None
 
+    def subscribed(self) -> None:
+        """A new subscription: its `all` comes next, so an update before it is a fault (a resync)."""
+        self.valid, self._awaiting = False, False
+
+    def join_midstream(self) -> None:
+        """Start quiet: updates before the first `all` are ignored (a replay that starts mid-stream)."""
+        self.valid, self._awaiting = False, True
+
     def resync(self, reason: str) -> str:
         """Mark the book invalid until the next snapshot; count it; return the reason."""
         self.valid, self._awaiting = False, True

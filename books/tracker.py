@@ -57,14 +57,14 @@ class Figures:
     verdicts: Counter[str] = field(default_factory=Counter)
     worst: Verdict | None = None
     resyncs: Counter[str] = field(default_factory=Counter)
-    applied: int = 0
 
 
 class BookTracker:
     """Feed `update` (book_updates rows) and `depth` (depth_snapshots rows) in receive order; then `take`."""
 
     def __init__(self, options: SnapshotOptions | None, tolerance_ms: int = DEFAULT_TOLERANCE_MS) -> None:
-        self.options = options  # None: keep books and resync, write no snapshot rows
+        # None (or levels 0): keep books and resync, write no snapshot rows
+        self.options = options if options is not None and options.levels > 0 else None
         self.tolerance_ms = options.tolerance_ms if options else tolerance_ms
         self.engines: dict[str, Engine] = {}
         self.checks: dict[str, DepthCheck] = {}
@@ -79,13 +79,25 @@ class BookTracker:
         self.rows, self.resyncs = [], []
         return rows, resyncs
 
-    def update(self, row: Mapping[str, Any]) -> None:
-        symbol = row["symbol"]
+    def subscribed(self, symbol: str) -> None:
+        """The recorder subscribed SYMBOL's incrDepth (a stream_events row): an `all` must come first."""
+        self._engine(symbol).subscribed()
+        self.checks[symbol].reset()
+
+    def _engine(self, symbol: str) -> Engine:
         engine = self.engines.get(symbol)
         if engine is None:
+            # Until a subscription or a snapshot is seen, this may be the middle of a stream (a converter
+            # restarted on the journal tail): updates before the first `all` are skipped, not a resync.
             engine = self.engines[symbol] = Engine(symbol)
+            engine.join_midstream()
             self.checks[symbol] = DepthCheck(self.tolerance_ms)
             self.figures[symbol] = Figures()
+        return engine
+
+    def update(self, row: Mapping[str, Any]) -> None:
+        symbol = row["symbol"]
+        engine = self._engine(symbol)
         event_time, received_at = row["event_time"], row["received_at"]
         if engine.valid and self.options is not None:
             self._due(engine, event_time, received_at)

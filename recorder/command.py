@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from books.tracker import SnapshotOptions
 from exchange.errors import ExchangeError, FatalError
 from recorder.connection import ConnectionOptions
 from recorder.process import SEAL_INTERVAL_S
@@ -29,6 +30,9 @@ KEYS = {
     "refresh": float,
     "journal_archive": str,
     "lake_interval": float,
+    "book_snapshots": str,
+    "book_checkpoint": float,
+    "book_tolerance": float,
 }
 
 
@@ -93,6 +97,7 @@ def options_from(flags: dict[str, Any], endpoints: Endpoints) -> tuple[RecordOpt
         log_level=endpoints.log_level,
         journal_archive=Path(merged["journal_archive"]) if merged.get("journal_archive") else None,
         lake_interval_s=float(merged.get("lake_interval", SEAL_INTERVAL_S)),
+        book_snapshots=_book_snapshots(merged),
     )
     if not 0 < options.lake_interval_s <= 3600:
         raise TopicError(f"lake interval must be in (0, 3600] seconds, got {options.lake_interval_s:g}")
@@ -100,6 +105,26 @@ def options_from(flags: dict[str, Any], endpoints: Endpoints) -> tuple[RecordOpt
         raise TopicError(f"converter must be 'process' or 'thread', got {options.converter!r}")
     duration = merged.get("duration")
     return options, None if duration is None else float(duration)
+
+
+def _book_snapshots(merged: dict[str, Any]) -> SnapshotOptions | None:
+    """--book-snapshots LEVELS@INTERVALms (off unless given), --book-checkpoint MIN, --book-tolerance MS."""
+    text = merged.get("book_snapshots")
+    tolerance = merged.get("book_tolerance")
+    if tolerance is not None and not 0 < float(tolerance) <= 3_600_000:
+        raise TopicError(f"book tolerance must be in (0, 3600000] ms, got {tolerance}")
+    if text is None or str(text).lower() == "off":
+        if tolerance is None:
+            return None
+        return SnapshotOptions(levels=0, interval_ms=0, checkpoint_ms=0, tolerance_ms=int(tolerance))
+    try:
+        return SnapshotOptions.parse(
+            str(text),
+            float(merged.get("book_checkpoint", 5.0)),
+            None if tolerance is None else int(tolerance),
+        )
+    except ValueError as error:
+        raise TopicError(str(error)) from None
 
 
 def record(flags: dict[str, Any], endpoints: Endpoints) -> None:

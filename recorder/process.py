@@ -16,12 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 
+from books.tracker import SnapshotOptions
 from recorder.convert import Converter
 
 log = logging.getLogger(__name__)
@@ -52,11 +54,13 @@ def convert_until(
     grace_s: float = 4.0,
     archive: Path | None = None,
     seal_interval_s: float = SEAL_INTERVAL_S,
+    book_snapshots: SnapshotOptions | None = None,
+    on_resync: Callable[[str, str], None] | None = None,
 ) -> Converter:
     """Convert the journal as it grows, sealing every interval; once `finish` is set, catch up (for at most
-    grace_s, the last seal included) and return."""
+    grace_s, the last seal included) and return. `on_resync(topic, reason)`: a book needs a resubscribe."""
     with exclusive(data_dir):
-        converter = Converter(data_dir, archive=archive)
+        converter = Converter(data_dir, archive=archive, book_snapshots=book_snapshots, on_resync=on_resync)
         seal_at = time.monotonic() + seal_interval_s
         finish_at: float | None = None
         while True:
@@ -92,11 +96,13 @@ class ConverterThread:
         grace_s: float = 4.0,
         archive: Path | None = None,
         seal_interval_s: float = SEAL_INTERVAL_S,
+        book_snapshots: SnapshotOptions | None = None,
+        on_resync: Callable[[str, str], None] | None = None,
     ) -> None:
         self._finish = threading.Event()
         self._thread = threading.Thread(
             target=convert_until,
-            args=(data_dir, self._finish, grace_s, archive, seal_interval_s),
+            args=(data_dir, self._finish, grace_s, archive, seal_interval_s, book_snapshots, on_resync),
             name="converter",
             daemon=True,
         )
@@ -117,7 +123,12 @@ class ConverterProcess:
         log_level: str = "WARNING",
         archive: Path | None = None,
         seal_interval_s: float = SEAL_INTERVAL_S,
+        book_snapshots: SnapshotOptions | None = None,
+        on_resync: Callable[[str, str], None] | None = None,
     ) -> None:
+        # The resync channel: the child writes one JSON line [topic, reason] per resync to a pipe that a
+        # thread here reads and hands to `on_resync` (the connection that owns the topic resubscribes).
+        read_fd, write_fd = os.pipe()
         root = str(Path(__file__).resolve().parents[1])
         env = {
             **os.environ,
@@ -133,10 +144,18 @@ class ConverterProcess:
                 log_level,
                 str(archive or ""),
                 str(seal_interval_s),
+                _books_argument(book_snapshots),
+                str(write_fd),
             ],
             stdin=subprocess.PIPE,
             env=env,
+            pass_fds=(write_fd,),
         )
+        os.close(write_fd)  # the child holds the only writer: EOF here when it exits
+        self._resyncs = threading.Thread(
+            target=_read_resyncs, args=(read_fd, on_resync), name="converter-resyncs", daemon=True
+        )
+        self._resyncs.start()
 
     def finish(self, timeout_s: float) -> None:
         assert self._child.stdin is not None
@@ -146,6 +165,38 @@ class ConverterProcess:
         except subprocess.TimeoutExpired:
             self._child.terminate()  # safe: offsets are committed only after durable writes
             self._child.wait()
+
+
+def _books_argument(options: SnapshotOptions | None) -> str:
+    if options is None:
+        return ""
+    return orjson.dumps(
+        [options.levels, options.interval_ms, options.checkpoint_ms, options.tolerance_ms]
+    ).decode()
+
+
+def _read_resyncs(fd: int, on_resync: Callable[[str, str], None] | None) -> None:
+    with os.fdopen(fd, "rb") as pipe:
+        for line in pipe:
+            try:
+                topic, reason = orjson.loads(line)
+            except (orjson.JSONDecodeError, ValueError):
+                log.warning("converter: unreadable resync line %r", line[:80])
+                continue
+            if on_resync is not None:
+                try:
+                    on_resync(str(topic), str(reason))
+                except Exception:  # one bad resubscribe must not end the channel
+                    log.exception("converter: resync of %s failed", topic)
+
+
+def _resync_writer(fd: int) -> Callable[[str, str], None]:
+    pipe = os.fdopen(fd, "wb", buffering=0)
+
+    def write(topic: str, reason: str) -> None:
+        pipe.write(orjson.dumps([topic, reason]) + b"\n")
+
+    return write
 
 
 def _rejects(converter: Converter) -> dict[str, int]:
@@ -162,6 +213,8 @@ def _main(argv: list[str]) -> None:
         argv[3],
         float(argv[4]),
     )
+    book_snapshots = SnapshotOptions(*orjson.loads(argv[5])) if len(argv) > 5 and argv[5] else None
+    on_resync = _resync_writer(int(argv[6])) if len(argv) > 6 else None
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     # jemalloc hands freed batch memory back to the OS; pyarrow's default (mimalloc) kept ~40 MiB more RSS
@@ -185,7 +238,9 @@ def _main(argv: list[str]) -> None:
         finish.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    convert_until(data_dir, finish, grace_s, Path(archive) if archive else None, seal_s)
+    convert_until(
+        data_dir, finish, grace_s, Path(archive) if archive else None, seal_s, book_snapshots, on_resync
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ PERIODS_MS: dict[str, int | tuple[int, int]] = {
     "markPrice": 1000,
     "lastPrice": 100,
 }
+
+
+# Per market and symbol: the last incrDepth id issued, so a feed made for a later subscriber continues it.
+_ISSUED: weakref.WeakKeyDictionary[Market, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -125,6 +130,9 @@ class IncrDepthFeed(Feed):
         super().start(now_ms)
         self.rng = random.Random(self.options.seed * 1_000_003 + zlib.crc32(self.topic.symbol.encode()))
         self.next_id = 800_000_000 + self.rng.randrange(100_000_000)
+        issued = _ISSUED.setdefault(self.market, {})
+        if self.topic.symbol in issued:  # a new subscriber after a gap: BingX's ids never go back
+            self.next_id = issued[self.topic.symbol] + 2
         self.live: LiveBook | None = None  # built off the loop, on first use
         self.withhold = 0  # fault: updates to compute but not send (a real loss)
         self.repeat = 0  # fault: updates to send twice (the second has id == last)
@@ -170,6 +178,7 @@ class IncrDepthFeed(Feed):
     def _take_id(self) -> int:
         update_id = self.next_id
         self.next_id += self.rng.randint(1, max(1, self.options.incr_id_skip_max))
+        _ISSUED.setdefault(self.market, {})[self.topic.symbol] = update_id
         return update_id
 
     def _faulted(self, message: wt.Message, now_ms: int) -> list[wt.Message]:
