@@ -233,8 +233,7 @@ def _subscriptions(
         "WHERE event = 'subscribed' AND topic = $topic AND received_at >= make_timestamp($start) "
         "ORDER BY received_at, filename, file_row_number"
     )
-    table: pa.Table = con.execute(sql, {"topic": f"{symbol}@incrDepth", "start": start_us}).to_arrow_table()
-    return iter(table.to_pylist())
+    return iter(_table(con, sql, {"topic": f"{symbol}@incrDepth", "start": start_us}).to_pylist())
 
 
 def _start(con: duckdb.DuckDBPyConnection, lake: Lake, symbol: str, since_ms: int | None) -> int | None:
@@ -256,9 +255,9 @@ def _start(con: duckdb.DuckDBPyConnection, lake: Lake, symbol: str, since_ms: in
             f"SELECT max(epoch_us(received_at)) FROM {_scan(lake, 'stream_events')}"
             " WHERE event = 'subscribed' AND topic = $topic AND received_at <= make_timestamp($at)"
         )
-        row = con.execute(sql, {"topic": f"{symbol}@incrDepth", "at": snapshot_us}).fetchone()
-        if row is not None and row[0] is not None:
-            return int(row[0])
+        latest = _table(con, sql, {"topic": f"{symbol}@incrDepth", "at": snapshot_us}).column(0)[0]
+        if latest.is_valid:
+            return int(latest.as_py())
     return snapshot_us
 
 
@@ -266,7 +265,8 @@ def _symbols(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
     if not lake.files("book_updates"):
         return []
     scan = _scan(lake, "book_updates")
-    return [row[0] for row in con.sql(f"SELECT DISTINCT symbol FROM {scan} ORDER BY 1").fetchall()]
+    found = _table(con, f"SELECT DISTINCT symbol FROM {scan} ORDER BY 1", {})
+    return [str(symbol) for symbol in found.column(0).to_pylist()]
 
 
 def _scan(lake: Lake, dataset: str) -> str:
@@ -289,9 +289,24 @@ def _first(
         return None
     sql = f"SELECT {columns} FROM {_scan(lake, dataset)} WHERE symbol = $symbol AND {where}"
     sql += f" ORDER BY {order} LIMIT 1"
-    table: pa.Table = con.execute(sql, {**params, "symbol": symbol}).to_arrow_table()
-    rows = table.to_pylist()
+    rows = _table(con, sql, {**params, "symbol": symbol}).to_pylist()
     return rows[0] if rows else None
+
+
+def _table(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
+    """Run one query on its own cursor: generators of other results may be open on the connection."""
+    cursor = _cursor(con)
+    try:
+        table: pa.Table = cursor.sql(sql, params=params).to_arrow_table()
+        return table
+    finally:
+        cursor.close()
+
+
+def _cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    cursor = con.cursor()
+    cursor.execute("SET TimeZone = 'UTC'")  # make_timestamp() is naive: compared with TIMESTAMPTZ in UTC
+    return cursor
 
 
 def _rows(
@@ -310,10 +325,15 @@ def _rows(
         f"SELECT {columns} FROM {_scan(lake, dataset)} WHERE symbol = $symbol AND {where} "
         "ORDER BY received_at, filename, file_row_number"
     )
-    result = con.execute(sql, {**params, "symbol": symbol})
-    reader: pa.RecordBatchReader = result.to_arrow_reader(_BATCH_ROWS)
-    for batch in reader:
-        yield from pa.Table.from_batches([batch]).to_pylist()
+    cursor = _cursor(con)  # one result per cursor: derive() reads several datasets at once
+    try:
+        reader: pa.RecordBatchReader = cursor.sql(sql, params={**params, "symbol": symbol}).to_arrow_reader(
+            _BATCH_ROWS
+        )
+        for batch in reader:
+            yield from pa.Table.from_batches([batch]).to_pylist()
+    finally:
+        cursor.close()
 
 
 class _Connection:

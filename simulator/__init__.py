@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from simulator.ledger import Ledger
-from simulator.ws import WsOptions, WsServer
+from simulator.ws import WsOptions, WsServer, wall_ms
 from simulator.ws_feed import FeedOptions
 
 __all__ = ["Simulator"]
@@ -36,6 +36,7 @@ class Simulator:
         incr_id_skip_max: int = 9,
         bounded_ledger: bool = False,
         ticker_window_s: float = 3600.0,
+        time_scale: float = 1.0,  # the WebSocket market clock runs this many times faster than real time
         **rest_knobs: Any,
     ) -> None:
         from simulator.market import Market
@@ -54,7 +55,10 @@ class Simulator:
                 ticker_window_ms=round(ticker_window_s * 1000),  # BingX: 86400 (costs a day of trades)
             ),
         )
-        self.ws = WsServer(self.market, host=host, port=ws_port, options=options, ledger=self.ledger)
+        clock = wall_ms if time_scale == 1.0 else scaled_clock(time_scale)
+        self.ws = WsServer(
+            self.market, host=host, port=ws_port, options=options, ledger=self.ledger, clock=clock
+        )
         self.faults = self.ws.faults
         self.rest: Any = _rest_server(self.market, host, rest_port, rest_knobs)
         self.host, self.admin_port = host, admin_port
@@ -121,6 +125,14 @@ class Simulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def scaled_clock(scale: float) -> Callable[[], int]:
+    """A market clock that starts now and runs `scale` times faster: minutes of market in seconds."""
+    import time
+
+    start_wall, start_ms = time.monotonic(), wall_ms()
+    return lambda: start_ms + int((time.monotonic() - start_wall) * 1000 * scale)
 
 
 def _rest_server(market: Any, host: str, port: int, knobs: dict[str, Any]) -> Any:

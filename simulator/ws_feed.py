@@ -142,7 +142,6 @@ class IncrDepthFeed(Feed):
         )
         self.backward = 0  # fault: send an update after the next one (its id steps back)
         self.cross = 0  # fault: send an extra update whose bid is at the best ask (a crossed book)
-        self.early = 0  # fault: a new subscriber gets a stale update before its `all`
         self._held: wt.Message | None = None
 
     def _book(self, now_ms: int) -> LiveBook:
@@ -203,15 +202,6 @@ class IncrDepthFeed(Feed):
         best_bids, best_asks = self.live.sides()
         top = {price for price, _ in best_bids[:5]} | {price for price, _ in best_asks[:5]}
         return any(price in top for price, _ in (*bids, *asks))
-
-    def early_update(self, snapshot: wt.Message) -> wt.Message | None:
-        """The stale update a new subscriber gets before its `all` (fault `early`), or None."""
-        if self.early <= 0:
-            return None
-        self.early -= 1
-        data = snapshot["data"]
-        bids = [tuple(level) for level in data["bids"][:1]]
-        return wt.incr_depth_message(self.topic, "update", data["lastUpdateId"], data["time"], bids, [])
 
 
 class TickerFeed(Feed):
