@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from bench import backfill_rate, ingest, parsing, query, report, storage_size
+from bench import backfill_rate, books, ingest, parsing, query, report, storage_size
 from bench.harness import Config, Figure, Section, machine, unavailable, write_results
 
 SECTIONS: dict[str, Section] = {
@@ -18,6 +18,7 @@ SECTIONS: dict[str, Section] = {
     "query": query.run,
     "backfill": backfill_rate.run,
     "ingest": ingest.run,
+    "books": books.run,
 }
 
 
