@@ -186,7 +186,7 @@ def _ensure_day(cache: Path, hours: int) -> tuple[Path, float]:
     dataset = DATASETS["book_updates"]
     # The simulator's live book costs ~2.5 ms a push, so half an hour of it is generated and repeated, ids
     # and times shifted, each copy opening with its `all` (a resubscribe): a day's rows, levels and files.
-    base = _updates(DAY_START_MS, COPY_MS)
+    base = _updates(DAY_START_MS, COPY_MS if hours > 1 else 60_000)  # smoke: a minute
     id_span = base[-1]["update_id"] - base[0]["update_id"] + 10
     for hour in range(hours):  # one file an hour: what compaction leaves of the recorder's files
         part = [_shifted(row, copy, id_span) for copy in (2 * hour, 2 * hour + 1) for row in base]
