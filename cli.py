@@ -421,6 +421,10 @@ def books(
     except ValueError as error:
         raise UserError(str(error)) from None
     lake = Lake(settings.lake)
+    if not lake.files("book_updates"):
+        raise UserError(
+            f"no book_updates in {settings.lake}: record incrDepth first (record --channels incrDepth)"
+        )
     if validate:
         for report in validate_books(lake, wanted, since_ms, until_ms, tolerance):
             click.echo(report.line())

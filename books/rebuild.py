@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from books.engine import Engine
-from books.tracker import BookTracker, Figures, SnapshotOptions
+from books.tracker import BookTracker, SnapshotOptions
 from storage.lake import Lake
 
 _BATCH_ROWS = 65_536
@@ -211,10 +211,6 @@ def derive(
             if since_ms is not None:
                 tracker.rows = [r for r in tracker.rows if r["snapshot_time"] >= since_ms]
             yield symbol, tracker
-
-
-def figures_of(tracker: BookTracker, symbol: str) -> Figures:
-    return tracker.figures.get(symbol) or Figures()
 
 
 def _merged(*streams: Iterator[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:

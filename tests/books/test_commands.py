@@ -78,9 +78,30 @@ def test_bad_times_and_unknown_instants_are_one_line_and_exit_1(
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_books_on_a_lake_without_book_updates_says_what_to_record(tmp_path: Path) -> None:
+    result = _run(tmp_path, "books")
+    assert result.exit_code == 1 and "record incrDepth first" in result.output
+
+
 def test_times_are_iso_8601_or_epoch_ms() -> None:
     assert instant_ms("2024-06-01T14:03:07.250Z") == 1717250587250
     assert instant_ms("2024-06-01T16:03:07.250+02:00") == 1717250587250
     assert instant_ms("2024-06-01T14:03:07.250") == 1717250587250  # UTC unless it has an offset
     assert instant_ms("1717250587250") == instant_ms(1717250587250) == 1717250587250
     assert iso(1717250587250) == "2024-06-01T14:03:07.250Z"
+
+
+def test_record_takes_book_snapshots_off_by_default_and_as_levels_at_interval() -> None:
+    from books.tracker import SnapshotOptions
+    from recorder.command import Endpoints, options_from
+    from recorder.topics import TopicError
+
+    endpoints = Endpoints(Path("."), "http://127.0.0.1:1", "ws://127.0.0.1:1")
+    base = {"symbols": "BTC-USDT", "channels": "incrDepth"}
+    assert options_from(dict(base), endpoints)[0].book_snapshots is None
+    chosen = options_from({**base, "book_snapshots": "10@250ms", "book_checkpoint": 2.0}, endpoints)[0]
+    assert chosen.book_snapshots == SnapshotOptions(10, 250, 120_000, 5_000)
+    quiet = options_from({**base, "book_tolerance": 800.0}, endpoints)[0].book_snapshots
+    assert quiet is not None and quiet.levels == 0 and quiet.tolerance_ms == 800  # no rows, its tolerance
+    with pytest.raises(TopicError, match="LEVELS@INTERVALms"):
+        options_from({**base, "book_snapshots": "lots"}, endpoints)
