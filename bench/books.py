@@ -89,7 +89,84 @@ def run(config: Config) -> list[Figure]:
                note=day_note + f"; {len(instants)} random instants", target="<= 200")
     )  # fmt: skip
     figures.append(_cli(data_dir, instants[:3], day_note))
+    figures += _converter_cpu(config)
     return figures
+
+
+def _converter_cpu(config: Config) -> list[Figure]:
+    """The converter's CPU per frame over the same journal of incrDepth + depth20 frames, snapshots off/on.
+
+    Not the whole recorder at the whole market's rate (the ingest section's harness): the part the books
+    add, measured in one process back to back, so the ratio is the figure to read.
+    """
+    from books.tracker import SnapshotOptions
+    from recorder.convert import Converter
+    from storage.journal import DATA, JournalWriter
+
+    symbols, seconds_of_market = (2, 10) if config.smoke else (20, 60 if config.quick else 240)
+    frames = _market_frames(symbols, seconds_of_market)
+    work = config.work / "books-converter"
+    shutil.rmtree(work, ignore_errors=True)
+    journal = JournalWriter(work / "template" / "journal")
+    for seq, (received_us, kind, payload) in enumerate(frames):
+        journal.append(received_us, "bench-00", seq, kind, payload)
+    journal.close()
+    updates = [p for _, kind, p in frames if kind == DATA and b'"action":"update"' in p]
+    levels = sum(p.count(b'",') for p in updates) / max(1, len(updates)) / 2  # ~ levels per update
+    note = (
+        f"{len(frames):,} frames: incrDepth (~{levels:.0f} levels an update) + depth20@500ms of {symbols}"
+        " simulator symbols; journal to Parquet, seals included"
+    )
+    samples: dict[str, list[float]] = {"off": [], "on": []}
+    for run in range(config.repeats):
+        for mode, options in (("off", None), ("on", SnapshotOptions(25, 100, 300_000))):
+            data_dir = work / f"{mode}-{run}"
+            shutil.copytree(work / "template", data_dir)
+            converter = Converter(data_dir, book_snapshots=options)
+            started = time.process_time()
+            converter.drain()
+            samples[mode].append((time.process_time() - started) / len(frames) * 1e6)
+            shutil.rmtree(data_dir)
+    ratio = [on / off for on, off in zip(samples["on"], samples["off"], strict=True)]
+    return [
+        figure(SECTION, "converter CPU per frame, book_snapshots off", "µs/frame", samples["off"], note=note),
+        figure(
+            SECTION, "converter CPU per frame, book_snapshots 25@100ms", "µs/frame", samples["on"], note=note
+        ),
+        figure(SECTION, "converter CPU, snapshots on / off", "x", ratio, note="same-run pairs"),
+    ]
+
+
+def _market_frames(symbols: int, seconds_of_market: int) -> list[tuple[int, int, bytes]]:
+    """(received µs, journal kind, payload) of a `subscribed` event and the frames of each topic, by time."""
+    import orjson
+
+    from recorder.connection import event_payload
+    from simulator import ws_topics as wt
+    from simulator.market import Market
+    from simulator.ws_feed import FeedOptions, IncrDepthFeed, feed_for
+    from storage.journal import DATA, EVENT
+
+    names = ["BTC-USDT", "ETH-USDT", *(f"S{i:03d}-USDT" for i in range(symbols - 2))][:symbols]
+    market = Market(symbols=names, seed=11)
+    start = DAY_START_MS
+    out: list[tuple[int, int, bytes]] = []
+    feeds = []
+    for name in names:
+        for channel in ("incrDepth", "depth20@500ms"):
+            topic = wt.parse_topic(f"{name}@{channel}", market)
+            assert topic is not None
+            feed = feed_for(topic, market, FeedOptions(seed=11), start)
+            feeds.append(feed)
+            if isinstance(feed, IncrDepthFeed):
+                out.append((start * 1000, EVENT, event_payload("subscribed", topic.name, 0)))
+                feed.build(start)
+                out.append((start * 1000 + 1, DATA, orjson.dumps(feed.snapshot(start))))
+    for now in range(start + 10, start + seconds_of_market * 1000, 10):
+        for feed in feeds:
+            if feed.is_due(now):
+                out += [(now * 1000 + 2, DATA, orjson.dumps(message)) for message in feed.tick(now)]
+    return out
 
 
 @contextmanager

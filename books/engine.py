@@ -51,11 +51,16 @@ class Side:
 
     def top(self, levels: int | None = None) -> Levels:
         """The best `levels` levels (all if None), best first."""
+        return list(zip(*self.columns(levels), strict=True))
+
+    def columns(self, levels: int | None = None) -> tuple[list[float], list[float]]:
+        """(prices, quantities) of the best `levels` levels (all if None), best first."""
         if self.descending:
             chosen = self.prices[::-1] if levels is None else self.prices[: -levels - 1 : -1]
         else:
-            chosen = self.prices if levels is None else self.prices[:levels]
-        return [(price, self.qtys[price]) for price in chosen]
+            chosen = self.prices[:] if levels is None else self.prices[:levels]
+        book = self.qtys
+        return chosen, [book[price] for price in chosen]
 
     def __len__(self) -> int:
         return len(self.prices)

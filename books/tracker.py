@@ -178,7 +178,8 @@ class BookTracker:
     def _emit(self, engine: Engine, at: int, trigger: str, received_at: int, reason: str | None) -> None:
         assert self.options is not None
         depth = None if trigger == "checkpoint" else self.options.levels
-        bids, asks = engine.book.top(depth)
+        bid_prices, bid_qtys = engine.book.bids.columns(depth)
+        ask_prices, ask_qtys = engine.book.asks.columns(depth)
         self.rows.append(
             {
                 "symbol": engine.symbol,
@@ -187,10 +188,10 @@ class BookTracker:
                 "update_id": engine.book.update_id,
                 "trigger": trigger,
                 "resync_reason": reason,
-                "bid_prices": [price for price, _ in bids],
-                "bid_qtys": [qty for _, qty in bids],
-                "ask_prices": [price for price, _ in asks],
-                "ask_qtys": [qty for _, qty in asks],
+                "bid_prices": bid_prices,
+                "bid_qtys": bid_qtys,
+                "ask_prices": ask_prices,
+                "ask_qtys": ask_qtys,
                 "received_at": received_at,
                 "source": SOURCE,
             }
