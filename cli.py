@@ -458,6 +458,18 @@ def simulate(
     type=float,
     help="Seconds between compactions of closed days in the background [600]; 0 turns it off.",
 )
+@click.option(
+    "--book-snapshots",
+    help="Write book_snapshots while recording incrDepth: LEVELS@INTERVALms, e.g. 25@100ms [off].",
+)
+@click.option(
+    "--book-checkpoint", type=float, help="Minutes between full-depth book checkpoints [5]; 0: none."
+)
+@click.option(
+    "--book-tolerance",
+    type=float,
+    help="Milliseconds a book may disagree with depth<N> frames before it is resynced [5000].",
+)
 @click.pass_obj
 def record(settings: Settings, /, **flags: Any) -> None:
     """Record live WebSocket channels: journal first, then Parquet under <data-dir>/lake.
@@ -472,6 +484,13 @@ def record(settings: Settings, /, **flags: Any) -> None:
       bingx-recorder record --symbols all --channels trade,kline_1m --topics-per-connection 150
       bingx-recorder record --config record.toml    # symbols = "all"  channels = ["trade", "bookTicker"]
       BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder record --account --duration 3600
+      bingx-recorder record --symbols BTC-USDT --channels incrDepth,depth20@500ms --book-snapshots 25@100ms
+
+    With incrDepth, books are kept from it as it is recorded: a repeated or backward update id, an update
+    before the snapshot, a crossed book or a disagreement with depth<N> frames for longer than
+    --book-tolerance is a `resync` row in stream_events, and the topic is resubscribed for a new snapshot.
+    --book-snapshots also writes book_snapshots rows (off by default: `bingx-recorder books` derives the
+    same rows from the lake afterwards).
     """
     from recorder.command import ConfigError, Endpoints, options_from
     from recorder.command import record as run_record
@@ -488,6 +507,119 @@ def record(settings: Settings, /, **flags: Any) -> None:
         run_record(flags, endpoints)
     except (ConfigError, TopicError) as error:
         raise UserError(str(error)) from error
+
+
+# --- book commands: books, book ---
+
+
+@main.command()
+@click.option("--symbols", help="Comma-separated symbols [default: every symbol with book_updates].")
+@click.option("--since", help="Start: ISO-8601 (UTC unless it has an offset) or epoch ms [the first update].")
+@click.option("--until", help="End (exclusive): ISO-8601 or epoch ms [the last update].")
+@click.option("--levels", default=25, show_default=True, type=click.IntRange(min=1), help="Levels per side.")
+@click.option("--interval", default=100, show_default=True, type=click.IntRange(min=1), help="Milliseconds.")
+@click.option(
+    "--checkpoint", default=5.0, show_default=True, type=click.FloatRange(min=0), help="Minutes; 0: none."
+)
+@click.option(
+    "--tolerance",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Milliseconds a book may disagree with depth<N> frames before it is resynced.",
+)
+@click.option("--validate", is_flag=True, help="Compare with depth<N> frames and REST depth polls instead.")
+@click.pass_obj
+def books(
+    settings: Settings,
+    symbols: str | None,
+    since: str | None,
+    until: str | None,
+    levels: int,
+    interval: int,
+    checkpoint: float,
+    tolerance: int,
+    validate: bool,
+) -> None:
+    """Derive book_snapshots from the lake's book_updates (read in receive order), or validate the books.
+
+    Gives the rows `record --book-snapshots LEVELS@INTERVALms` writes live (the view keeps one of each):
+    top-N every INTERVAL while the book changes, one on every (re)snapshot, full depth every CHECKPOINT
+    minutes. --validate prints, per symbol, the share of depth<N> frames and REST polls that equal the
+    book's top N exactly (frames that equal the book one push earlier or later are lag, counted apart),
+    the worst disagreement and the resyncs by reason.
+
+    \b
+    Example:
+      bingx-recorder books --symbols BTC-USDT --since 2024-06-01 --until 2024-06-02
+      bingx-recorder books --validate --since 2024-06-01T14:00:00Z
+      bingx-recorder sql "SELECT snapshot_time, bid_prices[1], ask_prices[1] FROM book_snapshots"
+    """
+    from backfill.arguments import parse_symbols, parse_window
+    from books.rebuild import derive
+    from books.tracker import SnapshotOptions
+    from books.validate import validate as validate_books
+    from schemas import DATASETS
+    from storage.lake import Lake
+
+    try:
+        since_ms, until_ms = parse_window(since, until)
+        wanted = parse_symbols(symbols)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    lake = Lake(settings.lake)
+    if not lake.files("book_updates"):
+        raise UserError(
+            f"no book_updates in {settings.lake}: record incrDepth first (record --channels incrDepth)"
+        )
+    if validate:
+        for report in validate_books(lake, wanted, since_ms, until_ms, tolerance):
+            click.echo(report.line())
+        return
+    options = SnapshotOptions(levels, interval, round(checkpoint * 60_000), tolerance)
+    for symbol, tracker in derive(lake, wanted, since_ms, until_ms, options):
+        rows, resyncs = tracker.take()
+        lake.write(DATASETS["book_snapshots"], rows)
+        click.echo(f"{symbol}: {len(rows)} book_snapshots rows, {len(resyncs)} resyncs")
+
+
+@main.command()
+@click.argument("symbol")
+@click.option("--at", "at", required=True, help="ISO-8601 (UTC unless it has an offset) or epoch ms.")
+@click.option("--levels", type=click.IntRange(min=1), help="Levels per side [all].")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def book(settings: Settings, symbol: str, at: str, levels: int | None, fmt: str) -> None:
+    """Rebuild SYMBOL's order book at an instant from the lake.
+
+    Starts from the last full-depth checkpoint or incrDepth snapshot before --at and applies every update
+    whose exchange time is <= --at. From Python: `from books import book_at`.
+
+    \b
+    Example:
+      bingx-recorder book BTC-USDT --at 2024-06-01T14:03:07.250Z --levels 10
+      bingx-recorder book BTC-USDT --at 1717250587250 --format json | jq '.bids[0]'
+    """
+    import orjson
+
+    from books.rebuild import BookUnknown, book_at
+
+    try:
+        found = book_at(settings.data_dir, symbol, at, levels)
+    except (BookUnknown, ValueError) as error:
+        raise UserError(str(error)) from None
+    if fmt == "json":
+        click.echo(orjson.dumps(found.as_json()).decode())
+        return
+    shown = found.as_json()
+    click.echo(f"{found.symbol} at {shown['at']}: update {found.update_id} of {shown['event_time']}")
+    click.echo(f"{'bid qty':>16} {'bid':>14} | {'ask':<14} {'ask qty':<16}")
+    for index in range(max(len(found.bids), len(found.asks))):
+        bid = found.bids[index] if index < len(found.bids) else None
+        ask = found.asks[index] if index < len(found.asks) else None
+        left = f"{bid[1]!s:>16} {bid[0]!s:>14}" if bid else " " * 31  # str(float): the shortest exact form
+        right = f"{ask[0]!s:<14} {ask[1]!s:<16}" if ask else ""
+        click.echo(f"{left} | {right}".rstrip())
 
 
 # --- backfill commands: backfill, poll ---

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from bench import backfill_rate, heal_rate, ingest, lake, parsing, query, report, storage_size
+from bench import backfill_rate, books, heal_rate, ingest, lake, parsing, query, report, storage_size
 from bench.harness import Config, Figure, Section, machine, unavailable, write_results
 
 SECTIONS: dict[str, Section] = {
@@ -20,6 +20,7 @@ SECTIONS: dict[str, Section] = {
     "backfill": backfill_rate.run,
     "heal": heal_rate.run,
     "ingest": ingest.run,
+    "books": books.run,
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backfill.arguments import parse_symbols
+from books.tracker import SnapshotOptions
 from exchange.errors import ExchangeError, FatalError
 from recorder.connection import ConnectionOptions
 from recorder.process import SEAL_INTERVAL_S
@@ -40,6 +41,9 @@ KEYS = {
     "api_secret": str,
     "credentials": dict,  # a [credentials] table holding the two above
     "heal": bool,
+    "book_snapshots": str,
+    "book_checkpoint": float,
+    "book_tolerance": float,
 }
 
 
@@ -113,6 +117,7 @@ def options_from(
         journal_archive=Path(merged["journal_archive"]) if merged.get("journal_archive") else None,
         lake_interval_s=float(merged.get("lake_interval", SEAL_INTERVAL_S)),
         heal_rest_url=endpoints.rest_url if merged.get("heal", True) else None,
+        book_snapshots=_book_snapshots(merged),
     )
     if not 0 < options.lake_interval_s <= 3600:
         raise TopicError(f"lake interval must be in (0, 3600] seconds, got {options.lake_interval_s:g}")
@@ -131,6 +136,26 @@ def _bounded(merged: dict[str, Any], key: str, default: float, low: float, high:
         name = key.replace("_", " ")
         raise TopicError(f"{name} must be in [{low:g}, {high:g}], got {value:g} (--{key.replace('_', '-')})")
     return value
+
+
+def _book_snapshots(merged: dict[str, Any]) -> SnapshotOptions | None:
+    """--book-snapshots LEVELS@INTERVALms (off unless given), --book-checkpoint MIN, --book-tolerance MS."""
+    text = merged.get("book_snapshots")
+    tolerance = merged.get("book_tolerance")
+    if tolerance is not None and not 0 < float(tolerance) <= 3_600_000:
+        raise TopicError(f"book tolerance must be in (0, 3600000] ms, got {tolerance}")
+    if text is None or str(text).lower() == "off":
+        if tolerance is None:
+            return None
+        return SnapshotOptions(levels=0, interval_ms=0, checkpoint_ms=0, tolerance_ms=int(tolerance))
+    try:
+        return SnapshotOptions.parse(
+            str(text),
+            float(merged.get("book_checkpoint", 5.0)),
+            None if tolerance is None else int(tolerance),
+        )
+    except ValueError as error:
+        raise TopicError(str(error)) from None
 
 
 def record(flags: dict[str, Any], endpoints: Endpoints) -> None:

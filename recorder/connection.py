@@ -122,6 +122,10 @@ class Connection:
         """Subscribe one more topic (thread-safe; sent at the paced rate)."""
         self.subscriptions.add(topic)
 
+    def resubscribe(self, topic: str) -> bool:
+        """Unsubscribe and subscribe a topic again (thread-safe); False if this connection lacks it."""
+        return self.subscriptions.resubscribe(topic)
+
     def remove(self, topic: str) -> None:
         """Unsubscribe a topic (a delisted contract)."""
         self.subscriptions.remove(topic)

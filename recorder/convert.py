@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -16,6 +16,7 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
+from books.tracker import BookTracker, SnapshotOptions
 from recorder import books
 from schemas import DATASETS, dataset_for_channel
 from schemas.account_stream import ACCOUNT_EVENTS, from_account_event, is_account_event
@@ -28,6 +29,7 @@ from storage.validation import table_from_rows
 log = logging.getLogger(__name__)
 
 SOURCE = "stream"
+_BOOK_INPUTS = frozenset(("book_updates", "depth_snapshots"))
 UNATTRIBUTED = "raw_messages"  # _rejects folder for frames no dataset can claim (bad gzip, bad JSON, unknown)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATA_TYPE = b'"dataType":"'
@@ -58,6 +60,8 @@ class Converter:
         # at shutdown does not grow with it: spilled row groups are already written.
         batch_records: int = 1_000_000,
         archive: Path | None = None,  # keep converted journal segments there instead of deleting them
+        book_snapshots: SnapshotOptions | None = None,  # None: books kept for resyncs, no snapshot rows
+        on_resync: Callable[[str, str], None] | None = None,  # (topic, reason): the recorder resubscribes
     ) -> None:
         self.reader = JournalReader(data_dir / "journal", State(data_dir / "state"), archive)
         self.lake = lake or Lake(data_dir / "lake")
@@ -74,7 +78,10 @@ class Converter:
         self._partials_log: IO[str] | None = None
         self._discard_partials()
         self._datasets: dict[str, Dataset | None] = {}
-        self._book_ids: dict[tuple[str, str], int] = {}  # (connection, symbol) -> last incrDepth update id
+        # Every incrDepth book, in journal order (books/tracker.py); `bingx-recorder books` replays the lake
+        # through the same tracker and gets the same book_snapshots rows.
+        self.books = BookTracker(book_snapshots)
+        self._on_resync = on_resync
 
     def step(self) -> int:
         """Convert the next chunk of the journal into the open batch; return its size (0: caught up)."""
@@ -161,7 +168,10 @@ class Converter:
         events: list[Row] = []
         for record in chunk:
             if record.kind == EVENT:
-                events.append(self._event(record))
+                event = self._event(record)
+                events.append(event)
+                if event["event"] == "subscribed" and str(event["topic"]).endswith("@incrDepth"):
+                    rows["_books"].append(event)  # a new subscription: its `all` comes first
             elif record.kind == BINARY:
                 payload = "base64:" + base64.b64encode(record.payload).decode()
                 self._reject(UNATTRIBUTED, payload, "bad gzip", "not one gzip member of UTF-8 text", record)
@@ -173,11 +183,8 @@ class Converter:
         if raw:
             batch.append(DATASETS["raw_messages"], _raw_table(raw, topics))
             self.rows["raw_messages"] += len(raw)
-        book = rows.get("book_updates")
-        if book:
-            events += self._book_breaks(book)
-            for row in book:
-                del row["_record"]
+        if "_books" in rows:
+            events += self._keep_books(rows)
         for name, found in rows.items():
             batch.append(DATASETS[name], table_from_rows(DATASETS[name], found))
             self.rows[name] += len(found)
@@ -220,9 +227,10 @@ class Converter:
         for row in rows:
             row["received_at"] = stamp
             row["source"] = SOURCE
-        if dataset.name == "book_updates":
+        if dataset.name in _BOOK_INPUTS:
             for row in rows:
-                row["_record"] = record  # for _book_breaks; removed before writing
+                row["_record"] = record  # for _keep_books; removed before writing
+            out["_books"].extend(rows)
         out[dataset.name].extend(rows)
         return topic
 
@@ -243,38 +251,40 @@ class Converter:
             row["source"] = SOURCE
         out[dataset.name].extend(rows)
 
-    def _book_breaks(self, rows: Sequence[Row]) -> list[Row]:
-        """stream_events rows for incrDepth ids that did not increase on a connection (repeat or reorder).
+    def _keep_books(self, rows: dict[str, list[Row]]) -> list[Row]:
+        """Feed the chunk's book frames to the tracker in journal order; stream_events rows for its resyncs.
 
-        Forward skips are normal on BingX (BINGX_API.md §21), so they are not reported; the view keeps one row
-        per (symbol, update_id) either way.
+        A resync is a `resync` row with the reason, keyed by the frame that showed it, and a request to the
+        recorder to resubscribe the topic (a new `all` follows). Forward id jumps are normal (BINGX_API.md
+        §21); the view keeps one row per (symbol, update_id) whatever happened.
         """
-        events = []
-        for row in rows:
-            record: Record = row["_record"]
-            key = (record.connection, row["symbol"])
-            last = self._book_ids.get(key)
-            if row["action"] == "all":
-                self._book_ids[key] = row["update_id"]
-                if last is not None:
-                    events.append(
-                        self._derived(record, "resync", row, f"new snapshot at id {row['update_id']}")
-                    )
+        tracker, found = self.books, []
+        for item in rows.pop("_books"):
+            record = item.pop("_record", None)
+            if record is None:  # a subscribed event
+                tracker.subscribed(str(item["topic"]).partition("@")[0])
                 continue
-            if last is not None and row["update_id"] <= last:
-                detail = f"incrDepth update id {row['update_id']} after {last}"
-                events.append(self._derived(record, "gap", row, detail))
-                continue
-            self._book_ids[key] = row["update_id"]
-        return events
+            if "update_id" in item:
+                tracker.update(item)
+            elif item["source"] == SOURCE:
+                tracker.depth(item)
+            snapshots, resyncs = tracker.take()
+            if snapshots:
+                rows["book_snapshots"].extend(snapshots)
+            for resync in resyncs:
+                topic = f"{resync.symbol}@incrDepth"
+                found.append(self._derived(record, "resync", item, resync.reason, topic))
+                if self._on_resync is not None:
+                    self._on_resync(topic, resync.reason)
+        return found
 
-    def _derived(self, record: Record, event: str, row: Row, detail: str) -> Row:
+    def _derived(self, record: Record, event: str, row: Row, detail: str, topic: str) -> Row:
         # Keyed by the data frame's own (connection, seq): unique, since that seq is not an event record.
         return {
             "connection": record.connection,
             "seq": record.seq,
             "event": event,
-            "topic": f"{row['symbol']}@incrDepth",
+            "topic": topic,
             "code": None,
             "detail": detail,
             "received_at": row["received_at"],

@@ -22,8 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
+from books.tracker import SnapshotOptions
 from recorder.convert import Converter
 
 log = logging.getLogger(__name__)
@@ -55,17 +57,19 @@ def convert_until(
     grace_s: float = 4.0,
     archive: Path | None = None,
     seal_interval_s: float = SEAL_INTERVAL_S,
+    book_snapshots: SnapshotOptions | None = None,
+    on_resync: Callable[[str, str], None] | None = None,
     retry_s: float = RETRY_S,
     make: Callable[..., Converter] = Converter,  # a test passes one whose disk fills up
 ) -> Converter:
     """Convert the journal as it grows, sealing every interval; once `finish` is set, catch up (for at most
-    grace_s, the last seal included) and return.
+    grace_s, the last seal included) and return. `on_resync(topic, reason)`: a book needs a resubscribe.
 
     A full disk (ENOSPC, EDQUOT) abandons the open batch (its hidden files go, the journal keeps everything)
     and retries every `retry_s`; any other error is raised (the recorder restarts this converter).
     """
     with exclusive(data_dir):
-        converter = make(data_dir, archive=archive)
+        converter = make(data_dir, archive=archive, book_snapshots=book_snapshots, on_resync=on_resync)
         try:
             _convert(converter, finish, grace_s, seal_interval_s, retry_s)
             _seal_last(converter)
@@ -147,12 +151,14 @@ class ConverterThread:
         grace_s: float = 4.0,
         archive: Path | None = None,
         seal_interval_s: float = SEAL_INTERVAL_S,
+        book_snapshots: SnapshotOptions | None = None,
+        on_resync: Callable[[str, str], None] | None = None,
     ) -> None:
         self._finish = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run,
-            args=(data_dir, self._finish, grace_s, archive, seal_interval_s),
+            args=(data_dir, self._finish, grace_s, archive, seal_interval_s, book_snapshots, on_resync),
             name="converter",
             daemon=True,
         )
@@ -190,7 +196,12 @@ class ConverterProcess:
         log_level: str = "WARNING",
         archive: Path | None = None,
         seal_interval_s: float = SEAL_INTERVAL_S,
+        book_snapshots: SnapshotOptions | None = None,
+        on_resync: Callable[[str, str], None] | None = None,
     ) -> None:
+        # The resync channel: the child writes one JSON line [topic, reason] per resync to a pipe that a
+        # thread here reads and hands to `on_resync` (the connection that owns the topic resubscribes).
+        read_fd, write_fd = os.pipe()
         root = str(Path(__file__).resolve().parents[1])
         env = {
             **os.environ,
@@ -207,10 +218,18 @@ class ConverterProcess:
                 log_level,
                 str(archive or ""),
                 str(seal_interval_s),
+                _books_argument(book_snapshots),
+                str(write_fd),
             ],
             stdin=subprocess.PIPE,
             env=env,
+            pass_fds=(write_fd,),
         )
+        os.close(write_fd)  # the child holds the only writer: EOF here when it exits
+        self._resyncs = threading.Thread(
+            target=_read_resyncs, args=(read_fd, on_resync), name="converter-resyncs", daemon=True
+        )
+        self._resyncs.start()
 
     def finish(self, timeout_s: float) -> None:
         assert self._child.stdin is not None
@@ -233,6 +252,38 @@ class ConverterProcess:
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
 
+def _books_argument(options: SnapshotOptions | None) -> str:
+    if options is None:
+        return ""
+    return orjson.dumps(
+        [options.levels, options.interval_ms, options.checkpoint_ms, options.tolerance_ms]
+    ).decode()
+
+
+def _read_resyncs(fd: int, on_resync: Callable[[str, str], None] | None) -> None:
+    with os.fdopen(fd, "rb") as pipe:
+        for line in pipe:
+            try:
+                topic, reason = orjson.loads(line)
+            except (orjson.JSONDecodeError, ValueError):
+                log.warning("converter: unreadable resync line %r", line[:80])
+                continue
+            if on_resync is not None:
+                try:
+                    on_resync(str(topic), str(reason))
+                except Exception:  # one bad resubscribe must not end the channel
+                    log.exception("converter: resync of %s failed", topic)
+
+
+def _resync_writer(fd: int) -> Callable[[str, str], None]:
+    pipe = os.fdopen(fd, "wb", buffering=0)
+
+    def write(topic: str, reason: str) -> None:
+        pipe.write(orjson.dumps([topic, reason]) + b"\n")
+
+    return write
+
+
 def _rejects(converter: Converter) -> dict[str, int]:
     return {f"{dataset}/{kind}": count for (dataset, kind), count in converter.rejects.items()}
 
@@ -247,6 +298,8 @@ def _main(argv: list[str]) -> None:
         argv[3],
         float(argv[4]),
     )
+    book_snapshots = SnapshotOptions(*orjson.loads(argv[5])) if len(argv) > 5 and argv[5] else None
+    on_resync = _resync_writer(int(argv[6])) if len(argv) > 6 else None
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Ctrl-C and systemd's SIGTERM reach the whole group: the parent decides, by closing our stdin
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -275,7 +328,9 @@ def _main(argv: list[str]) -> None:
         finish.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    convert_until(data_dir, finish, grace_s, Path(archive) if archive else None, seal_s)
+    convert_until(
+        data_dir, finish, grace_s, Path(archive) if archive else None, seal_s, book_snapshots, on_resync
+    )
 
 
 if __name__ == "__main__":

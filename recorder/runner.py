@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from books.tracker import SnapshotOptions
 from recorder.connection import Connection, ConnectionOptions
 from recorder.errors import JournalFailed
 from recorder.process import SEAL_INTERVAL_S, ConverterProcess, ConverterThread
@@ -49,6 +50,9 @@ class RecordOptions:
     lake_interval_s: float = SEAL_INTERVAL_S  # how often the converter makes its files appear
     heal_rest_url: str | None = None  # heal closed outage windows from this REST API (None: --no-heal)
     heal_every_s: float = 60.0
+    # book_snapshots rows written live (None: off; books are still kept for resyncs at the default tolerance)
+    book_snapshots: SnapshotOptions | None = None
+    resubscribe_after_s: float = 5.0  # a topic is resubscribed for a resync at most this often
 
 
 def tradable_symbols(rest: Rest) -> tuple[list[str], set[str]]:
@@ -113,6 +117,10 @@ class Recorder:
         )
         self._journal: JournalWriter | None = None
         self._receiver: Receiver | None = None  # one thread reads every socket (recorder/receiver.py)
+        self.resubscribes = 0
+        self._resyncs: dict[str, str] = {}  # topic -> reason, waiting for the main loop (any thread adds)
+        self._resynced_at: dict[str, float] = {}
+        self._resync_lock = threading.Lock()
 
     def run(self, stop: threading.Event, duration_s: float | None = None) -> None:
         """Record until `stop` is set or `duration_s` passes; then flush and convert what is left."""
@@ -143,7 +151,8 @@ class Recorder:
                     next_refresh = now + options.refresh_s
                     self.refresh() if options.symbols is None else self._keep_contracts()
                 converter.check()  # raises ConverterFailed if it keeps dying
-                stop.wait(min(1.0, max(0.0, (deadline or now + 1.0) - now)))
+                self._resubscribe(now)
+                stop.wait(min(0.2, max(0.0, (deadline or now + 1.0) - now)))
         finally:
             if healing is not None:
                 healing.stop()
@@ -161,6 +170,27 @@ class Recorder:
             self.owner.pop(topic).remove(topic)
         for topic in sorted(wanted - set(self.owner)):
             self._place(topic)
+
+    def resync(self, topic: str, reason: str) -> None:
+        """A book of `topic` broke (the converter says why): resubscribe it soon (thread-safe)."""
+        with self._resync_lock:
+            self._resyncs.setdefault(topic, reason)
+
+    def _resubscribe(self, now: float) -> None:
+        """Resubscribe topics whose books resynced; one topic at most every resubscribe_after_s."""
+        with self._resync_lock:
+            due = [
+                t
+                for t in self._resyncs
+                if now - self._resynced_at.get(t, -1e18) >= self.options.resubscribe_after_s
+            ]
+            reasons = {topic: self._resyncs.pop(topic) for topic in due}
+        for topic, reason in reasons.items():
+            connection = self.owner.get(topic)
+            if connection is not None and connection.resubscribe(topic):
+                self._resynced_at[topic] = now
+                self.resubscribes += 1
+                log.info("resubscribing %s: %s", topic, reason)
 
     def _all_symbols(self) -> list[str]:
         if self.rest is None:
@@ -209,7 +239,12 @@ class Recorder:
         options = self.options
         if options.converter == "thread":
             return ConverterThread(
-                self.data_dir, options.stop_grace_s, options.journal_archive, options.lake_interval_s
+                self.data_dir,
+                options.stop_grace_s,
+                options.journal_archive,
+                options.lake_interval_s,
+                options.book_snapshots,
+                self.resync,
             )
         return ConverterProcess(
             self.data_dir,
@@ -217,6 +252,8 @@ class Recorder:
             options.log_level,
             options.journal_archive,
             options.lake_interval_s,
+            options.book_snapshots,
+            self.resync,
         )
 
     def _shutdown(self, converter: Supervisor) -> None:

@@ -57,6 +57,15 @@ class Subscriptions:
                 self.topics.discard(topic)
                 self._ops.append(("unsub", topic, None))
 
+    def resubscribe(self, topic: str) -> bool:
+        """Queue an unsubscribe and a subscribe of a topic (a book resync wants a new snapshot)."""
+        with self._lock:
+            if topic not in self.topics:
+                return False
+            self._ops.append(("unsub", topic, None))
+            self._ops.append(("sub", topic, None))
+            return True
+
     def restart(self) -> None:
         """A new socket: nothing is acked or in flight; every wanted topic is queued again."""
         with self._lock:

@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from schemas.account import BALANCES, COMMISSION_RATES, INCOME, POSITIONS
 from schemas.account_stream import ACCOUNT_CONFIG_UPDATES, ACCOUNT_UPDATES, ORDER_UPDATES
+from schemas.book_snapshots import BOOK_SNAPSHOTS
 from schemas.contracts import CONTRACTS
 from schemas.dataset import Dataset
 from schemas.depth import BOOK_UPDATES, DEPTH_SNAPSHOTS
@@ -25,6 +26,7 @@ DATASETS: dict[str, Dataset] = {
         OPEN_INTEREST,
         DEPTH_SNAPSHOTS,
         BOOK_UPDATES,
+        BOOK_SNAPSHOTS,
         TICKERS,
         BOOK_TICKERS,
         MARK_PRICES,

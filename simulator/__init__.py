@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from simulator.ledger import Ledger
-from simulator.ws import WsOptions, WsServer
+from simulator.ws import WsOptions, WsServer, wall_ms
 from simulator.ws_feed import FeedOptions
 
 __all__ = ["Simulator"]
@@ -37,6 +37,7 @@ class Simulator:
         bounded_ledger: bool = False,
         ticker_window_s: float = 3600.0,
         account: Any = None,  # a simulator.account.AccountOptions: signed endpoints and the account stream
+        time_scale: float = 1.0,  # the WebSocket market clock runs this many times faster than real time
         **rest_knobs: Any,
     ) -> None:
         from simulator.market import Market
@@ -55,7 +56,10 @@ class Simulator:
                 ticker_window_ms=round(ticker_window_s * 1000),  # BingX: 86400 (costs a day of trades)
             ),
         )
-        self.ws = WsServer(self.market, host=host, port=ws_port, options=options, ledger=self.ledger)
+        clock = wall_ms if time_scale == 1.0 else scaled_clock(time_scale)
+        self.ws = WsServer(
+            self.market, host=host, port=ws_port, options=options, ledger=self.ledger, clock=clock
+        )
         self.faults = self.ws.faults
         self.account: Any = None
         if account is not None:
@@ -84,6 +88,15 @@ class Simulator:
     @property
     def rest_ledger(self) -> Any:
         return self.ledger.rest
+
+    def true_book(self, symbol: str, t_ms: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The full book (1,000 levels a side, best first) every real incrDepth frame with time `t_ms` shows.
+
+        The book changes every 100 ms, so this is the true book at any update id, given that update's time.
+        """
+        from simulator.ws_feed import INCR_LEVELS
+
+        return self.market.book(symbol, t_ms, INCR_LEVELS)
 
     def firehose(self, count: int, rate: float | None = None, pool_size: int = 256) -> int:
         """Replay `count` pre-built data frames over the current subscriptions (benchmarks); blocks."""
@@ -125,6 +138,14 @@ class Simulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def scaled_clock(scale: float) -> Callable[[], int]:
+    """A market clock that starts now and runs `scale` times faster: minutes of market in seconds."""
+    import time
+
+    start_wall, start_ms = time.monotonic(), wall_ms()
+    return lambda: start_ms + int((time.monotonic() - start_wall) * 1000 * scale)
 
 
 def _rest_server(market: Any, host: str, port: int, knobs: dict[str, Any]) -> Any:

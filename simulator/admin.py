@@ -17,6 +17,7 @@ USAGE = (
     "POST /faults/drop | /faults/outage?seconds=20 | /faults/stop-ping[?on=0] | /faults/stall[?on=0]"
     " | /faults/garbage?kind=bad-gzip"
     "|bad-json|unknown-datatype|missing-fields | /faults/incr-skip[?count=N&symbol=S] | /faults/incr-repeat"
+    " | /faults/incr-lose | /faults/incr-backward | /faults/incr-cross | /faults/incr-early"
     " | /faults/clear | /faults/expire-listen-keys (simulate --account) ; GET /ledger"
 )
 
@@ -64,6 +65,8 @@ class AdminServer:
             faults.incr_skip(count, symbol)
         elif fault == "incr-repeat":
             faults.incr_repeat(count, symbol)
+        elif fault in ("incr-lose", "incr-backward", "incr-cross", "incr-early"):
+            getattr(faults, fault.replace("-", "_"))(count, symbol)
         elif fault == "clear":
             faults.clear()
         elif fault == "expire-listen-keys" and self.simulator.account is not None:

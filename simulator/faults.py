@@ -24,7 +24,8 @@ class UnknownFault(ValueError):
 
 
 class WsFaults:
-    """Knobs: drop, stop_ping, stall, garbage, incr_skip, incr_repeat; `clear` undoes the sticky ones."""
+    """Knobs: drop, stop_ping, stall, garbage, incr_skip/_repeat/_lose/_backward/_cross/_early; `clear` undoes
+    the sticky ones."""
 
     def __init__(self, server: WsServer) -> None:
         self._server = server
@@ -32,6 +33,7 @@ class WsFaults:
         self.stalled = False
         self.refuse_until_ms = 0  # handshakes before this market time are refused (outage)
         self.rest: Any = None  # the RestServer's faults, attached by the Simulator
+        self.early: dict[str | None, int] = {}  # symbol (None: any) -> stale updates owed before an `all`
 
     def drop(self) -> int:
         """Abort every connection without a close frame (client sees 1006); return how many."""
@@ -68,6 +70,33 @@ class WsFaults:
         """Send each of the next `count` incrDepth updates twice (the copy has id == last)."""
         self._server.call(set_incr_fault, self._server, "repeat", count, symbol)
 
+    def incr_lose(self, count: int = 1, symbol: str | None = None) -> None:
+        """Withhold the next `count` updates that change one of the 5 best levels (a loss depth shows)."""
+        self._server.call(set_incr_fault, self._server, "withhold_top", count, symbol)
+
+    def incr_backward(self, count: int = 1, symbol: str | None = None) -> None:
+        """Send each of the next `count` updates after the one that follows it (its id steps back)."""
+        self._server.call(set_incr_fault, self._server, "backward", count, symbol)
+
+    def incr_cross(self, count: int = 1, symbol: str | None = None) -> None:
+        """Send `count` extra updates that put a bid at the best ask (a crossed book; not the true book)."""
+        self._server.call(set_incr_fault, self._server, "cross", count, symbol)
+
+    def incr_early(self, count: int = 1, symbol: str | None = None) -> None:
+        """Give the next `count` new incrDepth subscribers (of `symbol`, or any) a stale update before
+        their `all` snapshot. Kept here, not on a feed: a resubscribe makes a new feed."""
+        self._server.call(_add_early, self, count, symbol)
+
+    def stale_update(self, topic: wt.Topic, snapshot: wt.Message) -> wt.Message | None:
+        """The stale update owed before this `all` (fault incr_early), or None. Loop thread only."""
+        for key in (topic.symbol, None):
+            if self.early.get(key, 0) > 0:
+                self.early[key] -= 1
+                data = snapshot["data"]
+                bids = [(str(price), str(qty)) for price, qty in data["bids"][:1]]
+                return wt.incr_depth_message(topic, "update", data["lastUpdateId"], data["time"], bids, [])
+        return None
+
     def clear(self) -> None:
         """Resume Ping and data after stop_ping/stall."""
         self.stop_ping(False)
@@ -93,6 +122,11 @@ def send_garbage(server: WsServer, kind: str, topic: str | None) -> int:
     sent = tuple(client.id for client in list(server.clients.values()) if server.write(client, frame))
     server.ledger.garbage(GarbageFrame(kind, now, data, sent))
     return len(sent)
+
+
+def _add_early(faults: WsFaults, count: int, symbol: str | None) -> None:
+    faults.early[symbol] = faults.early.get(symbol, 0) + count
+    faults._server.log_fault("incr_early", f"{count} {symbol or 'all symbols'}")
 
 
 def set_incr_fault(server: WsServer, what: str, count: int, symbol: str | None) -> None:

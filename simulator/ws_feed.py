@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ PERIODS_MS: dict[str, int | tuple[int, int]] = {
     "markPrice": 1000,
     "lastPrice": 100,
 }
+
+
+# Per market and symbol: the last incrDepth id issued, so a feed made for a later subscriber continues it.
+_ISSUED: weakref.WeakKeyDictionary[Market, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -125,10 +130,19 @@ class IncrDepthFeed(Feed):
         super().start(now_ms)
         self.rng = random.Random(self.options.seed * 1_000_003 + zlib.crc32(self.topic.symbol.encode()))
         self.next_id = 800_000_000 + self.rng.randrange(100_000_000)
+        issued = _ISSUED.setdefault(self.market, {})
+        if self.topic.symbol in issued:  # a new subscriber after a gap: BingX's ids never go back
+            self.next_id = issued[self.topic.symbol] + 2
         self.live: LiveBook | None = None  # built off the loop, on first use
         self.withhold = 0  # fault: updates to compute but not send (a real loss)
         self.repeat = 0  # fault: updates to send twice (the second has id == last)
         self.withheld: list[int] = []
+        self.withhold_top = (
+            0  # fault: withhold the next updates that change a best-5 level (a loss that shows)
+        )
+        self.backward = 0  # fault: send an update after the next one (its id steps back)
+        self.cross = 0  # fault: send an extra update whose bid is at the best ask (a crossed book)
+        self._held: wt.Message | None = None
 
     def _book(self, now_ms: int) -> LiveBook:
         if self.live is None:
@@ -146,17 +160,48 @@ class IncrDepthFeed(Feed):
         bids, asks = self.live.advance(now_ms)  # both sides descending: `update` asks are worst first
         if not bids and not asks:
             return []  # quiet books go silent; BingX never sends an empty update
-        update_id = self.next_id
-        self.next_id += self.rng.randint(1, max(1, self.options.incr_id_skip_max))
+        update_id = self._take_id()
         message = wt.incr_depth_message(self.topic, "update", update_id, now_ms, bids, asks)
-        if self.withhold > 0:
-            self.withhold -= 1
+        if self.withhold > 0 or (self.withhold_top > 0 and self._touches_top(bids, asks)):
+            if self.withhold > 0:
+                self.withhold -= 1
+            else:
+                self.withhold_top -= 1
             self.withheld.append(update_id)
             return []
         if self.repeat > 0:
             self.repeat -= 1
             return [message, message]
+        return self._faulted(message, now_ms)
+
+    def _take_id(self) -> int:
+        update_id = self.next_id
+        self.next_id += self.rng.randint(1, max(1, self.options.incr_id_skip_max))
+        _ISSUED.setdefault(self.market, {})[self.topic.symbol] = update_id
+        return update_id
+
+    def _faulted(self, message: wt.Message, now_ms: int) -> list[wt.Message]:
+        """Apply the reorder and crossing faults to one real update."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            return [message, held]  # the held update's id is lower: a step back
+        if self.backward > 0:
+            self.backward -= 1
+            self._held = message
+            return []
+        if self.cross > 0 and self.live is not None:
+            self.cross -= 1
+            _, asks = self.live.sides()
+            price, qty = asks[0]  # the best ask (after this update) also becomes a bid: crossed
+            fake = wt.incr_depth_message(self.topic, "update", self._take_id(), now_ms, [(price, qty)], [])
+            return [message, fake]  # the real update first, then the crossing one, ids increasing
         return [message]
+
+    def _touches_top(self, bids: wt.Levels, asks: wt.Levels) -> bool:
+        assert self.live is not None
+        best_bids, best_asks = self.live.sides()
+        top = {price for price, _ in best_bids[:5]} | {price for price, _ in best_asks[:5]}
+        return any(price in top for price, _ in (*bids, *asks))
 
 
 class TickerFeed(Feed):

@@ -140,6 +140,9 @@ def _deliver(server: WsServer, built: Built, waiting: set[Client], now_ms: int) 
         for client in [c for c in pending if c in waiting]:
             pending.discard(client)
             client.snapshot_ids[name] = built.snapshot.message["data"]["lastUpdateId"]
+            stale = server.faults.stale_update(built.feed.topic, built.snapshot.message)
+            if stale is not None:  # fault: an update before the snapshot
+                server.publish(name, stale, now_ms, only=client)
             server.publish(name, built.snapshot.message, now_ms, only=client, encoded=built.snapshot)
     for frame in built.frames:
         server.publish(name, frame.message, now_ms, encoded=frame)

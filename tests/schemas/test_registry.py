@@ -24,6 +24,7 @@ NAMES = [
     "open_interest",
     "depth_snapshots",
     "book_updates",
+    "book_snapshots",
     "tickers",
     "book_tickers",
     "mark_prices",
