@@ -135,7 +135,9 @@ def test_a_full_disk_is_held_then_dropped_as_gaps_and_writing_resumes_when_space
             _fill(small_disk / "filler")
             wait_for(lambda: log.has("journal: cannot write"), 10)
             wait_for(lambda: log.has("dropping frames"), 30)
-            wait_for(lambda: log.has("converter: cannot write the lake"), 30)
+            wait_for(
+                lambda: log.has("converter: cannot write the lake"), 60
+            )  # it must first have rows to seal
             (small_disk / "filler").unlink()
             wait_for(lambda: log.has("journal: writing again"), 10)
             wait_for(lambda: log.has("converter: writing the lake again"), 30)
