@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ from click.testing import CliRunner
 from books.rebuild import instant_ms, iso
 from cli import main
 from simulator import Simulator
+from storage import layout
+from storage.lake import Lake
 from tests.recorder.conftest import FAST, options, query, recording, wait_for
 
 
@@ -105,3 +109,27 @@ def test_record_takes_book_snapshots_off_by_default_and_as_levels_at_interval() 
     assert quiet is not None and quiet.levels == 0 and quiet.tolerance_ms == 800  # no rows, its tolerance
     with pytest.raises(TopicError, match="LEVELS@INTERVALms"):
         options_from({**base, "book_snapshots": "lots"}, endpoints)
+
+
+def test_books_and_book_at_answer_the_same_after_compaction(data_dir: Path, tmp_path: Path) -> None:
+    # Compaction puts a day into another hive scheme (symbol=/date=) and sets repeats aside in _superseded/:
+    # the books commands must read every area, and give the answers they gave before.
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir, copy)
+    (last,) = query(copy / "lake", "SELECT epoch_ms(max(event_time)) AS t FROM book_updates")
+    at = ["book", "BTC-USDT", "--at", str(last["t"]), "--levels", "10", "--format", "json"]
+    middle = ["book", "BTC-USDT", "--at", str(last["t"] - 3000), "--format", "json"]
+    before = [_run(copy, *args) for args in (at, middle, ["books", "--validate"])]
+    assert all(result.exit_code == 0 for result in before), [result.output for result in before]
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    # within the grace period (300 s) the old seal files stay beside the compacted file and _superseded/
+    compacted = _run(copy, "compact", "--datasets", "book_updates", "--before", tomorrow)
+    assert compacted.exit_code == 0, compacted.output
+    assert any(layout.is_compacted(path) for path in Lake(copy / "lake").files("book_updates"))
+    within = [_run(copy, *args) for args in (at, middle, ["books", "--validate"])]
+    assert [result.output for result in within] == [result.output for result in before]
+    for path in Lake(copy / "lake").files("book_updates"):  # the grace over: only the compacted files
+        if not layout.is_compacted(path):
+            Path(path).unlink()
+    after = [_run(copy, *args) for args in (at, middle, ["books", "--validate"])]
+    assert [result.output for result in after] == [result.output for result in before]
