@@ -21,8 +21,8 @@ import pyarrow as pa
 from books.engine import Engine
 from books.tracker import BookTracker, SnapshotOptions
 from schemas import DATASETS
-from storage import layout
 from storage.lake import Lake
+from storage.stored import scan_sql, stored_files
 
 _BATCH_ROWS = 65_536
 _UPDATE_COLUMNS = (
@@ -286,14 +286,13 @@ def _scan(lake: Lake, dataset: str, ordered: bool = True) -> str:
     the point lookups of book_at, whose columns every version of the schema has.
     """
     declared = DATASETS[dataset]
-    globs = lake.globs(declared)
     if ordered:
-        globs.append(layout.superseded_glob(lake.root, declared))
-    options = "hive_partitioning = true, allow_empty = true"
-    if ordered:
-        options += ", union_by_name = true, filename = true, file_row_number = true"
+        options = "hive_partitioning = true, union_by_name = true, filename = true, file_row_number = true"
+        return scan_sql(stored_files(lake, declared), options)
     scans = [
-        f"SELECT * FROM read_parquet('{glob.replace(chr(39), chr(39) * 2)}', {options})" for glob in globs
+        f"SELECT * FROM read_parquet('{glob.replace(chr(39), chr(39) * 2)}', "
+        "hive_partitioning = true, allow_empty = true)"
+        for glob in lake.globs(declared)
     ]
     return "(" + "\n    UNION ALL BY NAME\n".join(scans) + ")"
 
@@ -344,12 +343,8 @@ def _rows(
     """One symbol's rows in receive order: receive time, then file and row (a file holds journal order)."""
     if not lake.files(dataset):
         return
-    # While compaction's grace lasts, a day's rows are in its old files and in compacted + superseded ones
-    # too: keep each received row once (a repeat of an id arrives at another received_at, so it stays).
-    copies = ", ".join(f'"{column}"' for column in (*DATASETS[dataset].key, "received_at"))
     sql = (
         f"SELECT {columns} FROM {_scan(lake, dataset)} WHERE symbol = $symbol AND {where} "
-        f"QUALIFY row_number() OVER (PARTITION BY {copies} ORDER BY filename, file_row_number) = 1 "
         "ORDER BY received_at, filename, file_row_number"
     )
     cursor = _cursor(con)  # one result per cursor: derive() reads several datasets at once

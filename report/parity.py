@@ -20,9 +20,11 @@ import duckdb
 from backfill import cursor as cursors
 from backfill.heal import EDGE_MS
 from backfill.series import INTERVAL_MS
+from schemas import DATASETS
 from storage.gaps import Outage, outages
 from storage.lake import Lake
 from storage.state import State
+from storage.stored import scan_sql, stored_files
 
 Span = tuple[int, int]
 
@@ -147,11 +149,11 @@ def _bars(
 
 
 def _scan(lake: Lake, dataset: str) -> str:
-    files = lake.files(dataset)
+    # every stored row: the stream copies compaction set aside (_superseded/) are what parity compares
+    files = stored_files(lake, DATASETS[dataset])
     if not files:
         return "(SELECT NULL AS symbol WHERE false)"
-    listed = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
-    return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
+    return scan_sql(files, "hive_partitioning = true, union_by_name = true")
 
 
 def _sql(con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:

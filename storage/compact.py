@@ -181,6 +181,24 @@ def _needs_work(files: list[str]) -> bool:
     return not all(layout.is_compacted(path) for path in files) or len(set(folders)) < len(folders)
 
 
+def redundant(lake: Lake, dataset: Dataset) -> tuple[set[str], set[str]]:
+    """(files, output ids) a reader of every stored row must skip so that it sees each row once.
+
+    The inputs of a compaction whose outputs are complete (they wait out the grace), and the outputs of one
+    still being written (a killed run: its inputs hold every row).
+    """
+    retired: set[str] = set()
+    unfinished: set[str] = set()
+    for manifest in _Manifest.all(lake):
+        if manifest.dataset != dataset.name:
+            continue
+        if manifest.written_at is None:
+            unfinished.add(manifest.id)
+        else:
+            retired.update(manifest.inputs, manifest.superseded)
+    return retired, unfinished
+
+
 def superseded_files(lake: Lake, dataset: Dataset, day: str) -> list[str]:
     """The `_superseded/` files of a dataset's day."""
     return _files(lake, f"{lake.root}/{layout.SUPERSEDED}/{dataset.name}", day)
