@@ -129,7 +129,7 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
     """Return the CREATE OR REPLACE VIEW statement for one dataset over the lake at `root`."""
     base = _root(root)
     combined = layout.combined_glob(base, dataset)
-    fresh = _rows_sql(dataset, layout.source_globs(base, dataset))
+    fresh = _rows_sql(dataset, layout.fresh_globs(base, dataset))
     if combined is not None:
         fresh += "\n    UNION ALL\n" + _rows_sql(dataset, [combined], ())
     folder = f"{base}/{dataset.name}/"
@@ -149,7 +149,9 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
         # Compacted files all carry the full schema (compaction writes every column), so their metadata
         # need not be read at bind time to unify names: a query opens only the files its filters keep.
         packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], by_name=False),
-        packed_files=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True),
+        packed_files=_rows_sql(
+            dataset, [layout.compacted_glob(base, dataset)], with_file=True, by_name=False
+        ),
         superseded=_rows_sql(dataset, [layout.superseded_glob(base, dataset)]),
         places=", ".join(_quoted(name) for name in (*dataset.partitions, "date")),
         body=ranked_body(dataset),
