@@ -71,14 +71,12 @@ touched AS (
 fresh AS (
 {fresh}
 ),
-packed AS (
+packed AS NOT MATERIALIZED (
 {packed}
 ),
 latest_packed AS (
     SELECT * EXCLUDE (filename) FROM (
-        SELECT * FROM (
-{packed_files}
-        ) SEMI JOIN touched USING ({places})
+        SELECT * FROM packed SEMI JOIN touched USING ({places})
     ) WHERE filename IN (SELECT file FROM latest)
 ),
 lake_rows AS (
@@ -148,10 +146,9 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
         fresh=fresh,
         # Compacted files all carry the full schema (compaction writes every column), so their metadata
         # need not be read at bind time to unify names: a query opens only the files its filters keep.
-        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], by_name=False),
-        packed_files=_rows_sql(
-            dataset, [layout.compacted_glob(base, dataset)], with_file=True, by_name=False
-        ),
+        # One scan (NOT MATERIALIZED: bound once, its file list copied, never buffered) feeds both the
+        # clean partitions and the latest compacted file of the touched ones.
+        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True, by_name=False),
         superseded=_rows_sql(dataset, [layout.superseded_glob(base, dataset)]),
         places=", ".join(_quoted(name) for name in (*dataset.partitions, "date")),
         body=ranked_body(dataset),
