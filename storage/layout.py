@@ -48,6 +48,14 @@ def source_globs(root: str, dataset: Dataset, sources: Sequence[str] = SOURCES) 
     return [f"{root}/{dataset.name}{_depth(dataset)}/{source}-*.parquet" for source in sources]
 
 
+def fresh_globs(root: str, dataset: Dataset) -> list[str]:
+    """Globs of every per-partition file that is not compacted: one pattern (one walk of the folders)
+    while no source's name starts like COMPACTED, else one per source."""
+    if any(source.startswith(COMPACTED[0]) for source in SOURCES):
+        return source_globs(root, dataset)
+    return [f"{root}/{dataset.name}{_depth(dataset)}/[!{COMPACTED[0]}]*.parquet"]
+
+
 def compacted_glob(root: str, dataset: Dataset) -> str:
     return f"{root}/{dataset.name}{_depth(dataset)}/{COMPACTED}-*.parquet"
 

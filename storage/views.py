@@ -11,6 +11,9 @@ counts (compaction and rebuild name them by generation), so a new one replaces t
 Only partitions that also have fresh files (late rows, a compaction
 within its grace period) pay for the dedupe, over everything they hold, their superseded rows included
 (the occurrence numbering needs the whole set), which gives the same answer as before compaction.
+
+A query's fixed cost is its file listings: one glob() (the `touched` partitions) and one glob per scan
+(a partition's fresh and superseded files, the files of every symbol, the compacted files), each bound once.
 """
 
 from __future__ import annotations
@@ -63,36 +66,36 @@ WITH listed AS (
         starts_with(parse_filename(rel), '{compacted}-') AS is_packed, {is_combined} AS is_combined
     FROM (SELECT file, substr(file, {offset}) AS rel FROM glob({listing}))
 ),
+listed_partitions AS (
+    SELECT {places}, max(file) FILTER (WHERE is_packed) AS latest,
+        bool_or(NOT is_packed) OR count(*) FILTER (WHERE is_packed) > 1 AS mixed
+    FROM listed WHERE NOT is_combined GROUP BY {places}
+),
 latest AS (
-    SELECT max(file) AS file FROM listed WHERE is_packed GROUP BY {places}
+    SELECT latest AS file FROM listed_partitions WHERE latest IS NOT NULL
 ),
 touched AS (
-    SELECT {places} FROM listed WHERE NOT is_packed AND NOT is_combined
-    UNION
-    SELECT {places} FROM listed
-    WHERE is_packed AND "date" IN (SELECT "date" FROM listed WHERE is_combined AND NOT is_packed)
-    UNION
-    SELECT {places} FROM listed WHERE is_packed GROUP BY {places} HAVING count(*) > 1
+    SELECT {places} FROM listed_partitions
+    WHERE mixed OR "date" IN (SELECT "date" FROM listed WHERE is_combined)
 ),
 fresh AS (
 {fresh}
 ),
-packed AS (
+combined AS (
+{combined}
+),
+packed AS NOT MATERIALIZED (
 {packed}
 ),
 latest_packed AS (
     SELECT * EXCLUDE (filename) FROM (
-        SELECT * FROM (
-{packed_files}
-        ) SEMI JOIN touched USING ({places})
+        SELECT * FROM packed SEMI JOIN touched USING ({places})
     ) WHERE filename IN (SELECT file FROM latest)
 ),
 lake_rows AS (
-    SELECT * FROM fresh
+    SELECT * FROM fresh SEMI JOIN touched USING ({places})
+    UNION ALL SELECT * FROM combined
     UNION ALL SELECT * FROM latest_packed
-    UNION ALL SELECT * FROM (
-{superseded}
-    ) SEMI JOIN touched USING ({places})
 ),
 {body}
 SELECT {columns}{extra} FROM (
@@ -176,9 +179,11 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
     """Return the CREATE OR REPLACE VIEW statement for one dataset over the lake at `root`."""
     base = _root(root)
     combined = layout.combined_glob(base, dataset)
-    fresh = _rows_sql(dataset, layout.source_globs(base, dataset))
-    if combined is not None:
-        fresh += "\n    UNION ALL\n" + _rows_sql(dataset, [combined], ())
+    # A partition's fresh files and its superseded rows in one scan (the same hive keys): both count only
+    # where the partition is touched (a fresh file always touches its own partition).
+    fresh = _rows_sql(dataset, [*layout.fresh_globs(base, dataset), layout.superseded_glob(base, dataset)])
+    # The files holding every symbol: their partitions are touched through the day, not the path.
+    combined_rows = _rows_sql(dataset, [combined] if combined is not None else [], ())
     folder = f"{base}/{dataset.name}/"
     types = {field.name: duckdb_type(field.type) for field in dataset.schema}
     extracts = [
@@ -193,11 +198,12 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
         offset=len(folder) + 1,
         listing=_literal(folder + "**/*.parquet"),
         fresh=fresh,
+        combined=combined_rows,
         # Compacted files all carry the full schema (compaction writes every column), so their metadata
         # need not be read at bind time to unify names: a query opens only the files its filters keep.
-        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], by_name=False),
-        packed_files=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True),
-        superseded=_rows_sql(dataset, [layout.superseded_glob(base, dataset)]),
+        # One scan (NOT MATERIALIZED: bound once, its file list copied, never buffered) feeds both the
+        # clean partitions and the latest compacted file of the touched ones.
+        packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True, by_name=False),
         places=", ".join(_quoted(name) for name in (*dataset.partitions, "date")),
         body=ranked_body(dataset),
         columns=", ".join(_quoted(name) for name in (*dataset.columns, "date")),
