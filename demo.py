@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 SYMBOLS = "BTC-USDT,ETH-USDT"
 CHANNELS = "trade,kline_1m,depth20@500ms,incrDepth,ticker,bookTicker,markPrice,lastPrice"
@@ -46,14 +48,17 @@ def run(data_dir: Path, seconds: float = 10.0, outage_s: float = 3.0) -> None:
         cli = [sys.executable, "-m", "cli", "--data-dir", str(data_dir), "--rest-url", sim.rest_url]
         cli += ["--ws-url", sim.ws_url, "--log-level", "ERROR"]
         started_ms = int(time.time() * 1000) - 10 * 60_000
-        total = seconds + outage_s + 12  # the healed windows need ~10 s of stream after them to settle
-        _step(f"recording {SYMBOLS} on {len(CHANNELS.split(','))} channels for {total:.0f} s")
-        argv = [*cli, "record", "--symbols", SYMBOLS, "--channels", CHANNELS, "--duration", str(total)]
+        _step(f"recording {SYMBOLS} on {len(CHANNELS.split(','))} channels")
+        argv = [*cli, "record", "--symbols", SYMBOLS, "--channels", CHANNELS]
         recorder = subprocess.Popen([*argv, "--no-heal", "--lake-interval", "2"], env=_env())
         time.sleep(min(4.0, seconds))
         _step(f"outage: every socket dropped and refused for {outage_s:.0f} s")
         sim.faults.outage(outage_s)
-        if recorder.wait(total + 30) != 0:
+        time.sleep(outage_s)
+        _until_every_topic_flows_again(sim)  # the reconnect backoff is jittered: wait for it, not a guess
+        time.sleep(max(12.0, seconds - 4.0))  # the healed windows need ~10 s of stream after them to settle
+        recorder.send_signal(signal.SIGINT)
+        if recorder.wait(30) != 0:
             raise SystemExit("the recorder failed")
         _step("healing the outage windows from REST")
         _call([*cli, "heal", "--datasets", "trades,klines"])
@@ -70,6 +75,14 @@ def run(data_dir: Path, seconds: float = 10.0, outage_s: float = 3.0) -> None:
         _call([*cli, "sql", BARS])
     print(f"\nThe lake is in {data_dir}/lake; the coverage heatmap in {data_dir}/coverage.html and .png.")
     print(f"Try: bingx-recorder --data-dir {data_dir} sql 'SELECT * FROM stream_gaps'")
+
+
+def _until_every_topic_flows_again(sim: Any, timeout_s: float = 60.0) -> None:
+    topics = [f"{symbol}@{channel}" for symbol in SYMBOLS.split(",") for channel in CHANNELS.split(",")]
+    before = {topic: sim.ledger.counts.get(topic, 0) for topic in topics}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(sim.ledger.counts.get(t, 0) <= before[t] for t in topics):
+        time.sleep(0.2)
 
 
 def _step(text: str) -> None:
