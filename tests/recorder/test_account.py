@@ -13,11 +13,12 @@ from exchange.signing import Credentials, short_hash
 from recorder.account import AccountOptions as AccountStreamOptions
 from recorder.account import AccountStream
 from recorder.runner import Recorder
-from schemas.account_stream import event_id, from_account_event
+from schemas.account_stream import event_id
 from simulator import Simulator
-from simulator.account import AccountEvent, AccountOptions
+from simulator.account import AccountOptions
 from storage.lake import Lake
 from storage.state import State
+from tests.recorder.account_rows import all_landed, rows_of, rows_per_event
 from tests.recorder.conftest import FAST, options, query, recording, wait_for
 
 ACCOUNT = AccountOptions(history_days=2, fill_every_s=0.15, settle_every_s=0.5)
@@ -36,24 +37,6 @@ def _factory(
     return build
 
 
-def _landed(lake: Path) -> Counter[str]:
-    """View rows per event id (an ACCOUNT_UPDATE has one row per balance and position it carries)."""
-    found: Counter[str] = Counter()
-    for table in ("order_updates", "account_config_updates", "account_updates"):
-        found.update(r["event_id"] for r in query(lake, f"SELECT event_id FROM {table}"))
-    return found
-
-
-def _all_landed(lake: Path, events: list[AccountEvent]) -> bool:
-    """Every delivered event is in the views (the lake trails the journal by the lake interval)."""
-    landed = _landed(lake) if lake.exists() else Counter()
-    return all(landed[event_id(e.message)] >= 1 for e in list(events) if e.delivered_to)
-
-
-def _rows_of(event: AccountEvent) -> int:
-    return len(from_account_event(event.message)[1])
-
-
 def test_every_delivered_event_lands_once_across_a_listen_key_expiry(tmp_path: Path) -> None:
     with Simulator(symbols=["BTC-USDT", "ETH-USDT"], account=ACCOUNT, **FAST) as sim:
         account = sim.account
@@ -67,14 +50,14 @@ def test_every_delivered_event_lands_once_across_a_listen_key_expiry(tmp_path: P
             wait_for(lambda: sum(bool(e.delivered_to) for e in account.events) >= 14)
             account.paused = True
             account.configure("BTC-USDT", 20)
-            wait_for(lambda: _all_landed(tmp_path / "lake", account.events))
+            wait_for(lambda: all_landed(tmp_path / "lake", account.events))
         events = list(account.events)
         keys = set(account.listen_keys) | account.expired_notified
     lake = tmp_path / "lake"
-    landed = _landed(lake)
+    landed = rows_per_event(lake)
     delivered = [e for e in events if e.delivered_to]
     missed = [e for e in events if not e.delivered_to]
-    assert all(landed[event_id(e.message)] == _rows_of(e) for e in delivered)
+    assert all(landed[event_id(e.message)] == rows_of(e) for e in delivered)
     assert set(landed) <= {event_id(e.message) for e in events}
     steps = Counter(
         r["event"] for r in query(lake, "SELECT event FROM stream_events WHERE topic = 'account'")

@@ -18,9 +18,10 @@ from typing import IO
 import pyarrow.parquet as pq
 import pytest
 
-from schemas.account_stream import event_id, from_account_event
+from schemas.account_stream import event_id
 from simulator import Simulator
 from simulator.account import AccountEvent, AccountOptions
+from tests.recorder.account_rows import all_landed, rows_of, rows_per_event
 from tests.recorder.conftest import query, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -54,24 +55,6 @@ def _record(
 
 def _delivered(sim: Simulator) -> list[AccountEvent]:
     return [e for e in sim.account.events if e.delivered_to]
-
-
-def _landed(lake: Path) -> Counter[str]:
-    """View rows per event id (an ACCOUNT_UPDATE has one row per balance and position it carries)."""
-    found: Counter[str] = Counter()
-    for table in ("order_updates", "account_config_updates", "account_updates"):
-        found.update(r["event_id"] for r in query(lake, f"SELECT event_id FROM {table}"))
-    return found
-
-
-def _all_landed(lake: Path, events: list[AccountEvent]) -> bool:
-    """Every delivered event is in the views (the lake trails the journal by the lake interval)."""
-    landed = _landed(lake) if lake.exists() else Counter()
-    return all(landed[event_id(e.message)] >= 1 for e in list(events) if e.delivered_to)
-
-
-def _rows_of(event: AccountEvent) -> int:
-    return len(from_account_event(event.message)[1])
 
 
 def _window(detail: str) -> tuple[int, int]:
@@ -125,20 +108,20 @@ def test_account_events_once_across_an_expiry_and_a_kill_9_and_no_secret_anywher
                 account.paused = False
                 wait_for(lambda: sum(bool(e.delivered_to) for e in account.events[resumed:]) >= 5, 30)
                 account.paused = True
-                wait_for(lambda: _all_landed(data_dir / "lake", account.events[resumed:]), 30)
+                wait_for(lambda: all_landed(data_dir / "lake", account.events[resumed:]), 30)
             finally:
                 restarted.send_signal(signal.SIGTERM)
                 assert restarted.wait(30) == 0
         events = list(account.events)
         listen_keys = list(account.listen_keys) + list(account.expired_notified)
     lake = data_dir / "lake"
-    landed = _landed(lake)
+    landed = rows_per_event(lake)
     by_id = {event_id(e.message): e for e in events}
-    assert all(count == _rows_of(by_id[key]) for key, count in landed.items()), f"seed {SEED}"
+    assert all(count == rows_of(by_id[key]) for key, count in landed.items()), f"seed {SEED}"
     settled = [
         e for e in events if e.delivered_to and (e.time_ms < killed_ms - 1000 or e.time_ms > killed_ms)
     ]
-    assert settled and all(landed[event_id(e.message)] == _rows_of(e) for e in settled), f"seed {SEED}"
+    assert settled and all(landed[event_id(e.message)] == rows_of(e) for e in settled), f"seed {SEED}"
     income = {r["tran_id"] for r in query(lake, "SELECT tran_id FROM income")}
     # Pushed in the last second before the kill: landed, or (still unread in the socket when the process died)
     # inside the gap that starts at the last saved live instant, with their income reconciled from REST.
