@@ -57,26 +57,28 @@ _OCCURRENCES = """numbered AS (
 ranked AS (
     SELECT *, row_number() OVER (PARTITION BY {key}, n ORDER BY {precedence}) AS __rank FROM numbered
 )"""
-# `touched`: the partitions that have files besides one compacted file, found by listing alone (glob() runs
-# at execution, after the scans listed their files at bind time, so a file appearing in between only makes a
-# partition take the dedupe path early). A file holding every symbol touches all partitions of its day.
+# How a partition's rows are read, decided by one glob() listing: `clean` when it has compacted files only
+# (no fresh or superseded file, no file of its day holding every symbol), read as they are; every other row
+# goes through the dedupe. Each reference to a scan lists the files anew, and a writer can come between two
+# listings (in either order), so no answer may depend on two of them agreeing: a clean partition with one
+# compacted file reads just that file (a second one the scan found, or the one about to go, adds nothing),
+# and anywhere else a partition's compacted rows are those of the greatest name its own scan found.
 _VIEW = """CREATE OR REPLACE VIEW {name} AS
-WITH listed AS (
+WITH listed AS MATERIALIZED (
     SELECT file, {extracts}, CAST(regexp_extract(rel, 'date=([^/]+)/[^/]+$', 1) AS DATE) AS "date",
         starts_with(parse_filename(rel), '{compacted}-') AS is_packed, {is_combined} AS is_combined
     FROM (SELECT file, substr(file, {offset}) AS rel FROM glob({listing}))
 ),
-listed_partitions AS (
-    SELECT {places}, max(file) FILTER (WHERE is_packed) AS latest,
-        bool_or(NOT is_packed) OR count(*) FILTER (WHERE is_packed) > 1 AS mixed
+partitions AS (
+    SELECT {places}, count(*) AS files, max(file) AS file, bool_and(is_packed)
+        AND "date" NOT IN (SELECT "date" FROM listed WHERE is_combined) AS is_clean
     FROM listed WHERE NOT is_combined GROUP BY {places}
 ),
-latest AS (
-    SELECT latest AS file FROM listed_partitions WHERE latest IS NOT NULL
+clean AS (
+    SELECT {places} FROM partitions WHERE is_clean
 ),
-touched AS (
-    SELECT {places} FROM listed_partitions
-    WHERE mixed OR "date" IN (SELECT "date" FROM listed WHERE is_combined)
+unclean AS (
+    SELECT {places} FROM partitions WHERE NOT is_clean
 ),
 fresh AS (
 {fresh}
@@ -87,22 +89,24 @@ combined AS (
 packed AS NOT MATERIALIZED (
 {packed}
 ),
-latest_packed AS (
-    SELECT * EXCLUDE (filename) FROM (
-        SELECT * FROM packed SEMI JOIN touched USING ({places})
-    ) WHERE filename IN (SELECT file FROM latest)
-),
 lake_rows AS (
-    SELECT * FROM fresh SEMI JOIN touched USING ({places})
-    UNION ALL SELECT * FROM combined
-    UNION ALL SELECT * FROM latest_packed
+    SELECT * FROM fresh SEMI JOIN unclean USING ({places})
+    UNION ALL SELECT * FROM combined ANTI JOIN clean USING ({places})
+    UNION ALL {latest_unclean}
 ),
 {body}
 SELECT {columns}{extra} FROM (
-    SELECT {columns} FROM packed ANTI JOIN touched USING ({places})
+    SELECT {columns} FROM packed WHERE filename IN (SELECT file FROM partitions WHERE is_clean AND files = 1)
+    UNION ALL
+    SELECT {columns} FROM ({latest_several})
     UNION ALL
     SELECT {columns} FROM ranked WHERE __rank = 1
 )"""
+# A partition's rows of the greatest compacted file one scan found, for the partitions `chosen` names.
+_LATEST_PACKED = """SELECT * EXCLUDE (filename, __latest) FROM (
+        SELECT *, max(filename) OVER (PARTITION BY {places}) AS __latest
+        FROM packed SEMI JOIN ({chosen}) USING ({places})
+    ) WHERE filename = __latest"""
 
 
 def connect(
@@ -185,6 +189,7 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
     # The files holding every symbol: their partitions are touched through the day, not the path.
     combined_rows = _rows_sql(dataset, [combined] if combined is not None else [], ())
     folder = f"{base}/{dataset.name}/"
+    places = ", ".join(_quoted(name) for name in (*dataset.partitions, "date"))
     types = {field.name: duckdb_type(field.type) for field in dataset.schema}
     extracts = [
         f"CAST(regexp_extract(rel, '(^|/){column}=([^/]+)/', 2) AS {types[column]}) AS {_quoted(column)}"
@@ -204,7 +209,11 @@ def view_sql(dataset: Dataset, root: str | Path) -> str:
         # One scan (NOT MATERIALIZED: bound once, its file list copied, never buffered) feeds both the
         # clean partitions and the latest compacted file of the touched ones.
         packed=_rows_sql(dataset, [layout.compacted_glob(base, dataset)], with_file=True, by_name=False),
-        places=", ".join(_quoted(name) for name in (*dataset.partitions, "date")),
+        places=places,
+        latest_unclean=_LATEST_PACKED.format(places=places, chosen="SELECT * FROM unclean"),
+        latest_several=_LATEST_PACKED.format(
+            places=places, chosen=f"SELECT {places} FROM partitions WHERE is_clean AND files > 1"
+        ),
         body=ranked_body(dataset),
         columns=", ".join(_quoted(name) for name in (*dataset.columns, "date")),
         extra="".join(f",\n    {expression}" for expression in dataset.view_columns),

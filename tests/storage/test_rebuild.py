@@ -119,8 +119,11 @@ def test_rebuild_after_a_wrong_converter_gives_every_value_right_and_never_shows
     assert not errors, f"seed {SEED}: {errors[0]!r}"
     assert done.derived == len(expected) and done.partitions == len(SYMBOLS)
     assert snapshot(tmp_path / "lake") == expected, f"seed {SEED}"
-    for counts in seen:  # each partition shows its old rows or its new ones, never both
-        assert all(counts[symbol] in (old[symbol], new[symbol]) for symbol in counts), f"seed {SEED}"
+    for counts in seen:  # each partition shows its old rows or its new ones: never both, never neither
+        assert counts.keys() == old.keys(), f"seed {SEED}: {counts}"
+        assert all(counts[symbol] in (old[symbol], new[symbol]) for symbol in counts), (
+            f"seed {SEED}: {counts}"
+        )
     assert seen and seen[-1] == new
     again = rebuild(lake, TRADES, DAY, date(2024, 6, 2), grace_s=0)  # once the grace is over
     assert snapshot(tmp_path / "lake") == expected and again.derived == done.derived  # idempotent
