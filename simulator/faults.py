@@ -24,8 +24,8 @@ class UnknownFault(ValueError):
 
 
 class WsFaults:
-    """Knobs: drop, stop_ping, stall, mute, garbage, incr_skip/_repeat/_lose/_backward/_cross/_early; `clear` undoes
-    the sticky ones."""
+    """Knobs: drop, stop_ping, stall, mute, garbage, incr_skip/_repeat/_lose/_backward/_cross/_early; `clear`
+    undoes the sticky ones."""
 
     def __init__(self, server: WsServer) -> None:
         self._server = server
