@@ -106,7 +106,7 @@ def test_metrics_agree_with_the_ledger_and_health_follows_a_muted_topic(tmp_path
 
             muted_at = time.monotonic()
             sim.faults.mute(MUTED)
-            code, body = until(
+            _, body = until(
                 lambda: (answer := health(url))[0] == 503 and answer,
                 tolerance_s("depth20@500ms") + 5,
                 "/health 503 after the mute",
