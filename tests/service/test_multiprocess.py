@@ -1,4 +1,4 @@
-"""Multiprocess mode (what `run` uses): two real child processes feed their own metrics, one server sums them."""
+"""Multiprocess mode (what `run` uses): two real child processes feed their metrics, one server sums them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`bingx-recorder status` from the status file (a live or a gone process) and from --url; --metrics errors."""
+"""`bingx-recorder status` from the status file (a live or gone process) and from --url; --metrics errors."""
 
 from __future__ import annotations
 
