@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from service.metrics import serve
-from service.status import STATUS, SERVICE, write_file
+from service.status import SERVICE, STATUS, write_file
 
 
 def status_document(pid: int, written_ago_s: float = 0.5) -> dict[str, Any]:
