@@ -94,6 +94,7 @@ class Exporter:
         self._seen: dict[tuple[str, tuple[str, ...]], float] = {}
         self._lock = threading.Lock()
         self._seal = 0
+        self._topics: set[str] = set()  # topics with an age series: a topic no longer subscribed loses it
 
     def update(self, document: dict[str, Any], now: float) -> None:
         """Apply one document (thread-safe); a fact that did not grow changes nothing."""
@@ -131,6 +132,9 @@ class Exporter:
         self._grow(SILENCES, sum(c["silences"] for c in connections))
         CONNECTIONS.set(sum(1 for c in connections if c["connected"]))
         started = float(document.get("started_at") or now)
+        for gone in self._topics - set(document["topics"]):
+            AGE.remove(gone)
+        self._topics = set(document["topics"])
         for topic, entry in document["topics"].items():
             last = entry["last_frame_at"]
             AGE.labels(topic).set(max(0.0, now - (last if last is not None else started)))

@@ -70,3 +70,23 @@ def test_the_tolerance_is_the_gap_rules(channel: str) -> None:
 )
 def test_the_lag_reads_each_channels_exchange_time(name: str, channel: str, expected: int | None) -> None:
     assert exchange_ms(channel, (PAYLOADS / f"{name}.json").read_bytes()) == expected
+
+
+def test_a_server_without_a_document_of_its_own_reads_the_status_file(tmp_path: Path) -> None:
+    """The `run` service's case: its record child writes the file, the service answers /health from it."""
+    import time
+
+    from service.metrics import serve
+    from service.status import STATUS, write_file
+    from tests.service.test_metrics import health
+
+    server = serve("127.0.0.1:0", tmp_path)
+    try:
+        url = f"http://{server.address}"
+        assert health(url)[0] == 503  # no file yet
+        fresh = {**document(BTC_USDT__trade=1.0), "written_at": time.time(), "started_at": time.time()}
+        fresh["topics"]["BTC-USDT@trade"]["last_frame_at"] = time.time()
+        write_file(tmp_path / STATUS, fresh)
+        assert health(url) == (200, {"status": "ok", "topics": 1, "stale": []})
+    finally:
+        server.close()
