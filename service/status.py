@@ -106,7 +106,7 @@ class Observer:
                 if self.exporter is not None:
                     self.exporter.update(document, document["written_at"])
                 self._latest = document
-                due = write or document["written_at"] - self._written_at >= WRITE_EVERY_S
+                due = write or document["written_at"] - self._written_at >= WRITE_EVERY_S * 0.9
                 if self.path is not None and due:
                     write_document = with_rates(document, self._previous)
                     write_file(self.path, write_document)

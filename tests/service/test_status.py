@@ -131,3 +131,29 @@ def test_a_bad_or_taken_metrics_address_is_one_line_and_exit_1(tmp_path: Path) -
             assert result.exit_code == 1, result.output
             assert result.output.count("\n") == 1 and "--metrics" in result.output, result.output
     assert "expected HOST:PORT" in invoke(*record, "nonsense").output
+
+
+def test_record_writes_its_status_file_with_metrics_off(tmp_path: Path) -> None:
+    from service.status import read
+    from service.watch import Watch
+    from simulator import Simulator
+    from tests.recorder.conftest import FAST, options, recording, wait_for
+
+    with Simulator(symbols=["BTC-USDT"], **FAST) as sim:  # type: ignore[arg-type]
+        watch = Watch(tmp_path, None, "record")
+        assert watch.exporter is None and watch.server is None  # nothing Prometheus without --metrics
+        with recording(tmp_path, options(sim, ["BTC-USDT"], ["depth20@500ms"])) as recorder:
+            observer = watch.observe_recorder(recorder)
+            wait_for(
+                lambda: (
+                    ((read(tmp_path) or {}).get("topics") or {})
+                    .get("BTC-USDT@depth20@500ms", {})
+                    .get("frames", 0)
+                    > 2
+                )
+            )
+            observer.stop()
+        watch.close()
+    document = read(tmp_path)
+    assert document is not None and document["pid"] == os.getpid() and "metrics_url" not in document
+    assert document["connections"][0]["frames"] > 2
