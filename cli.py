@@ -470,6 +470,11 @@ def simulate(
     type=float,
     help="Milliseconds a book may disagree with depth<N> frames before it is resynced [5000].",
 )
+@click.option(
+    "--metrics",
+    metavar="HOST:PORT",
+    help="Serve Prometheus /metrics, /health and /status there, e.g. 127.0.0.1:9464 [off].",
+)
 @click.pass_obj
 def record(settings: Settings, /, **flags: Any) -> None:
     """Record live WebSocket channels: journal first, then Parquet under <data-dir>/lake.
@@ -485,12 +490,16 @@ def record(settings: Settings, /, **flags: Any) -> None:
       bingx-recorder record --config record.toml    # symbols = "all"  channels = ["trade", "bookTicker"]
       BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder record --account --duration 3600
       bingx-recorder record --symbols BTC-USDT --channels incrDepth,depth20@500ms --book-snapshots 25@100ms
+      bingx-recorder record --symbols BTC-USDT --channels trade --metrics 127.0.0.1:9464   # then: status
 
     With incrDepth, books are kept from it as it is recorded: a repeated or backward update id, an update
     before the snapshot, a crossed book or a disagreement with depth<N> frames for longer than
     --book-tolerance is a `resync` row in stream_events, and the topic is resubscribed for a new snapshot.
     --book-snapshots also writes book_snapshots rows (off by default: `bingx-recorder books` derives the
     same rows from the lake afterwards).
+
+    It rewrites <data-dir>/state/status.json every 2 s (`bingx-recorder status` reads it); --metrics also
+    serves /metrics, /health (200 while every topic is fresh, 503 listing the stale ones) and /status.
     """
     from recorder.command import ConfigError, Endpoints, options_from
     from recorder.command import record as run_record
@@ -502,11 +511,76 @@ def record(settings: Settings, /, **flags: Any) -> None:
     try:
         # every argument checked before the data dir is touched
         checked = {key: value for key, value in flags.items() if key != "account"}
+        metrics = checked.pop("metrics", None)
+        flags.pop("metrics", None)
         options_from(checked, endpoints, bool(flags.get("account")))
-        writable_data_dir(settings)
-        run_record(flags, endpoints)
+        watch = _watch(settings, metrics, "record")
+        try:
+            writable_data_dir(settings)
+            run_record(flags, endpoints, watch.observe_recorder)
+        finally:
+            watch.close()
     except (ConfigError, TopicError) as error:
         raise UserError(str(error)) from error
+
+
+def _watch(settings: Settings, metrics: str | None, kind: str) -> Any:
+    """The status document and metrics beside a command (service/watch.py); a bad --metrics is one line."""
+    from service.watch import Watch
+
+    try:
+        return Watch(settings.data_dir, metrics, kind)
+    except ValueError as error:  # service.metrics.BadAddress
+        raise UserError(str(error)) from None
+
+
+@main.command()
+@click.option(
+    "--url", help="Read a running process's status over HTTP: its --metrics address, http://HOST:PORT."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the status document itself.")
+@click.pass_obj
+def status(settings: Settings, url: str | None, as_json: bool) -> None:
+    """Show a running `record` (or `run`) on one screen: connections, per-channel rates and lag, journal
+    backlog, last rows per dataset, last heal and compaction.
+
+    Read from <data-dir>/state/status.json, which `record` rewrites every 2 s (with or without --metrics),
+    plus state/service.json when `run` wrote one; or from a process's /status with --url. A status file
+    whose process is gone, or that stopped changing, is said to be STALE.
+
+    \b
+    Examples:
+      bingx-recorder --data-dir ./data status
+      bingx-recorder status --url http://127.0.0.1:9464
+      bingx-recorder status --json | jq .channels
+    """
+    import json
+    import time
+
+    from service import screen
+    from service import status as status_file
+
+    service = None
+    if url is not None:
+        try:
+            document = status_file.fetch(url)
+        except status_file.StatusUnavailable as error:
+            raise UserError(str(error)) from None
+        where, alive = url, None
+    else:
+        found = status_file.read(existing_data_dir(settings))
+        if found is None:
+            raise UserError(
+                f"no status in {settings.data_dir / status_file.STATUS}: nothing has recorded into this "
+                "data dir yet (record writes it every 2 s); or give --url"
+            )
+        document, where = found, str(settings.data_dir / status_file.STATUS)
+        alive = status_file.is_alive(document.get("pid"))
+        service = status_file.read(settings.data_dir, status_file.SERVICE)
+    if as_json:
+        click.echo(json.dumps(document, indent=1, sort_keys=True))
+        return
+    click.echo(screen.render(document, time.time(), where, alive, service))
 
 
 # --- book commands: books, book ---
@@ -718,9 +792,19 @@ def backfill(
 @click.option("--symbols", help="Comma-separated symbols, or 'all'. [default: all where the endpoint allows]")
 @click.option("--every", type=click.FloatRange(min=0.1), help="Poll every SECONDS until stopped or --count.")
 @click.option("--count", type=click.IntRange(min=1), help="With --every: stop after N rounds.")
+@click.option(
+    "--metrics",
+    metavar="HOST:PORT",
+    help="Serve Prometheus /metrics, /health and /status there, e.g. 127.0.0.1:9464 [off].",
+)
 @click.pass_obj
 def poll(
-    settings: Settings, snapshot: str, symbols: str | None, every: float | None, count: int | None
+    settings: Settings,
+    snapshot: str,
+    symbols: str | None,
+    every: float | None,
+    count: int | None,
+    metrics: str | None = None,
 ) -> None:
     """Take REST snapshots into their datasets (source='poll'), once or on a schedule.
 
@@ -736,7 +820,19 @@ def poll(
       bingx-recorder poll premium-index --every 60
       bingx-recorder poll depth --symbols BTC-USDT,ETH-USDT --every 5 --count 12
       BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder poll balances --every 60
+      bingx-recorder poll open-interest --every 30 --metrics 127.0.0.1:9465   # REST use, rows written
     """
+    watch = _watch(settings, metrics, "poll")
+    try:
+        watch.observe_process()
+        _poll(settings, snapshot, symbols, every, count)
+    finally:
+        watch.close()
+
+
+def _poll(
+    settings: Settings, snapshot: str, symbols: str | None, every: float | None, count: int | None
+) -> None:
     import signal
     import threading
 

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,13 @@ MARKET_PREFIXES: Final = (
 KLINE_PATHS: Final = ("/openApi/swap/v3/quote/klines", "/openApi/swap/v2/quote/klines")
 _MIN_WAIT_S = 1e-6  # a float wait below the clock's resolution would not move it: never sleep less
 _SAME_WINDOW_S = 1.0  # two header readings whose windows end this close together describe the same window
+
+
+def group_of(path: str) -> str:
+    """The rate-limit group a REST path counts against: "klines", "market" or "account" (metrics' label)."""
+    if path.startswith(KLINE_PATHS):
+        return "klines"
+    return "market" if path.startswith(MARKET_PREFIXES) else "account"
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,10 @@ BINGX_BUDGETS: Final = (
     Budget("endpoint", 500, 10.0, per_endpoint=True),
     Budget("klines", 5, 1.0, KLINE_PATHS, per_endpoint=True),
 )
+
+
+# Every limiter alive in this process: the metrics report the budget each has used (service/metrics.py).
+LIMITERS: weakref.WeakSet[Limiter] = weakref.WeakSet()
 
 
 @dataclass
@@ -99,6 +111,20 @@ class Limiter:
         self._logs: dict[tuple[int, str], _Log] = {}
         self._server: dict[str, _ServerWindow] = {}
         self._sent: dict[str, deque[float]] = {}
+        LIMITERS.add(self)
+
+    def used(self) -> dict[str, float]:
+        """The share (0..1) of each group budget taken in its current window; per-endpoint budgets report
+        their fullest endpoint. A SharedLimiter knows every process's reservations as of its last acquire."""
+        shares: dict[str, float] = {}
+        with self._lock:
+            now = self.clock()
+            for (index, _), entry in list(self._logs.items()):
+                budget = self.budgets[index]
+                span = budget.window_s + self.margin_s
+                recent = sum(1 for t in entry.times if t + span > now)
+                shares[budget.name] = max(shares.get(budget.name, 0.0), recent / budget.limit)
+        return shares
 
     @classmethod
     def bingx_default(

@@ -9,6 +9,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -19,7 +20,7 @@ import requests
 
 from exchange.backoff import backoff
 from exchange.errors import Banned, FatalError, RateLimited, RetryableError
-from exchange.ratelimit import Limiter
+from exchange.ratelimit import Limiter, group_of
 from exchange.signing import (
     API_KEY_HEADER,
     Credentials,
@@ -55,6 +56,12 @@ class RestStats:
     throttled: int = 0  # answers that were 429 / 100410 / 109429
     seconds_throttled: float = 0.0  # slept after throttled answers
     seconds_paced: float = 0.0  # waited in the limiter before sending
+
+
+# Every client of this process together, by rate-limit group (exchange.ratelimit.group_of): plain counters
+# the metrics read (service/metrics.py).
+REQUESTS: Counter[str] = Counter()
+THROTTLED: Counter[str] = Counter()
 
 
 class RestClient:
@@ -141,6 +148,7 @@ class RestClient:
         headers = {API_KEY_HEADER: self._credentials.api_key} if self._credentials else {}
         with self._lock:
             self.stats.requests += 1
+            REQUESTS[group_of(path)] += 1
         try:
             response = self.session.get(self._url(path, params), headers=headers, timeout=self.timeout_s)
         except requests.Timeout as error:
@@ -219,6 +227,7 @@ class RestClient:
             self.stats.retries += int(retried)
             if isinstance(error, RateLimited):
                 self.stats.throttled += 1
+                THROTTLED[group_of(error.path)] += 1
                 self.stats.seconds_throttled += wait_s
 
     def _redact(self, text: str) -> str:

@@ -7,6 +7,7 @@ import math
 import signal
 import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,8 +159,13 @@ def _book_snapshots(merged: dict[str, Any]) -> SnapshotOptions | None:
         raise TopicError(str(error)) from None
 
 
-def record(flags: dict[str, Any], endpoints: Endpoints) -> None:
-    """Run the recorder until SIGINT/SIGTERM or the duration; exit cleanly either way."""
+def record(
+    flags: dict[str, Any], endpoints: Endpoints, observe: Callable[[Recorder, Any], Any] | None = None
+) -> None:
+    """Run the recorder until SIGINT/SIGTERM or the duration; exit cleanly either way.
+
+    `observe(recorder, compactor)` is called just before recording starts (the status file and metrics,
+    service/watch.py); what it returns is stopped after the recorder's last seal."""
     from exchange.rest import RestClient
 
     account = bool(flags.pop("account", False))
@@ -182,9 +188,13 @@ def record(flags: dict[str, Any], endpoints: Endpoints) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     compactor = _compactor(endpoints.data_dir, flags.get("compact_every"))
+    recorder = Recorder(endpoints.data_dir, options, rest, account=factory)
+    watching = observe(recorder, compactor) if observe is not None else None
     try:
-        Recorder(endpoints.data_dir, options, rest, account=factory).run(stop, duration)
+        recorder.run(stop, duration)
     finally:
+        if watching is not None:
+            watching.stop()
         if compactor is not None:
             compactor.stop()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +54,9 @@ class AutoHeal:
         self.data_dir, self.rest_url, self.every_s, self.datasets = data_dir, rest_url, every_s, datasets
         self.passes = 0
         self.rows = 0
+        self.failures = 0  # passes that raised (service/metrics.py counts them)
+        self.last_at: float | None = None  # wall clock of the last pass that finished
+        self.last_rows = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="auto-heal", daemon=True)
         self._failures: set[str] = set()
@@ -70,6 +74,7 @@ class AutoHeal:
             try:
                 self.heal_once()
             except Exception as error:  # healing must never stop the recording
+                self.failures += 1
                 kind = type(error).__name__
                 if kind not in self._failures:
                     self._failures.add(kind)
@@ -89,6 +94,7 @@ class AutoHeal:
             summary = healer.run(plan(found, self.datasets))
         self.passes += 1
         self.rows += summary.rows
+        self.last_at, self.last_rows = time.time(), summary.rows
         if summary.rows or summary.beyond_history:
             log.info("%s", summary.line())
         return summary.rows

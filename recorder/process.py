@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ import pyarrow as pa
 
 from books.tracker import SnapshotOptions
 from recorder.convert import Converter
+from storage.lake import WRITTEN
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ def convert_until(
     on_resync: Callable[[str, str], None] | None = None,
     retry_s: float = RETRY_S,
     make: Callable[..., Converter] = Converter,  # a test passes one whose disk fills up
+    on_sealed: Callable[[dict[str, Any]], None] | None = None,  # after each seal: recorder.stats.sealed
 ) -> Converter:
     """Convert the journal as it grows, sealing every interval; once `finish` is set, catch up (for at most
     grace_s, the last seal included) and return. `on_resync(topic, reason)`: a book needs a resubscribe.
@@ -70,9 +73,10 @@ def convert_until(
     """
     with exclusive(data_dir):
         converter = make(data_dir, archive=archive, book_snapshots=book_snapshots, on_resync=on_resync)
+        seal = _Sealer(converter, on_sealed)
         try:
-            _convert(converter, finish, grace_s, seal_interval_s, retry_s)
-            _seal_last(converter)
+            _convert(converter, finish, grace_s, seal_interval_s, retry_s, seal)
+            _seal_last(converter, seal)
         except BaseException:
             converter.abandon()  # its hidden files go; the journal keeps everything
             raise
@@ -85,8 +89,39 @@ def convert_until(
     return converter
 
 
+class _Sealer:
+    """Seals the converter's batch and reports what the seal took and wrote (rows by dataset and source)."""
+
+    def __init__(self, converter: Converter, on_sealed: Callable[[dict[str, Any]], None] | None) -> None:
+        self.converter, self.on_sealed = converter, on_sealed
+        self._reported = Counter(WRITTEN)
+
+    def __call__(self) -> None:
+        if not self.converter.pending:
+            self.converter.seal()
+            return
+        started = time.monotonic()
+        self.converter.seal()
+        seconds = time.monotonic() - started
+        if self.on_sealed is None:
+            return
+        now = Counter(WRITTEN)  # this process's lake writes: the converter's (rows land only on a seal)
+        rows = [
+            [name, source, count - self._reported[name, source]]
+            for (name, source), count in now.items()
+            if count > self._reported[name, source]
+        ]
+        self._reported = now
+        self.on_sealed({"seal_s": seconds, "rows": rows, "at": time.time()})
+
+
 def _convert(
-    converter: Converter, finish: threading.Event, grace_s: float, seal_interval_s: float, retry_s: float
+    converter: Converter,
+    finish: threading.Event,
+    grace_s: float,
+    seal_interval_s: float,
+    retry_s: float,
+    seal: Callable[[], None],
 ) -> None:
     seal_at = time.monotonic() + seal_interval_s
     finish_at: float | None = None
@@ -100,7 +135,7 @@ def _convert(
         try:
             converted = converter.step()
             if converter.pending >= converter.batch_records or time.monotonic() >= seal_at:
-                converter.seal()
+                seal()
                 seal_at = time.monotonic() + seal_interval_s
         except OSError as error:
             if not _is_full(error):
@@ -128,9 +163,9 @@ def _convert(
             finish.wait(IDLE_S)
 
 
-def _seal_last(converter: Converter) -> None:
+def _seal_last(converter: Converter, seal: Callable[[], None]) -> None:
     try:
-        converter.seal()
+        seal()
     except OSError as error:
         if not _is_full(error):
             raise
@@ -153,9 +188,11 @@ class ConverterThread:
         seal_interval_s: float = SEAL_INTERVAL_S,
         book_snapshots: SnapshotOptions | None = None,
         on_resync: Callable[[str, str], None] | None = None,
+        on_sealed: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._finish = threading.Event()
         self._error: BaseException | None = None
+        self._on_sealed = on_sealed
         self._thread = threading.Thread(
             target=self._run,
             args=(data_dir, self._finish, grace_s, archive, seal_interval_s, book_snapshots, on_resync),
@@ -175,8 +212,24 @@ class ConverterThread:
         return f"{type(self._error).__name__}: {self._error}" if self._error else "it returned"
 
     def _run(self, *args: Any) -> None:
+        on_sealed = self._on_sealed
+
+        def sealed(report: dict[str, Any]) -> None:  # its rows are in this process's WRITTEN already
+            if on_sealed is not None:
+                on_sealed({**report, "rows": []})
+
+        data_dir, finish, grace_s, archive, seal_interval_s, book_snapshots, on_resync = args
         try:
-            convert_until(*args)
+            convert_until(
+                data_dir,
+                finish,
+                grace_s,
+                archive,
+                seal_interval_s,
+                book_snapshots,
+                on_resync,
+                on_sealed=sealed,
+            )
         except Exception as error:  # reported through death(): the recorder restarts it
             self._error = error
             log.exception("converter: failed")
@@ -198,9 +251,11 @@ class ConverterProcess:
         seal_interval_s: float = SEAL_INTERVAL_S,
         book_snapshots: SnapshotOptions | None = None,
         on_resync: Callable[[str, str], None] | None = None,
+        on_sealed: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         # The resync channel: the child writes one JSON line [topic, reason] per resync to a pipe that a
         # thread here reads and hands to `on_resync` (the connection that owns the topic resubscribes).
+        # After each seal it writes one JSON object (what the seal took and wrote) for `on_sealed`.
         read_fd, write_fd = os.pipe()
         root = str(Path(__file__).resolve().parents[1])
         env = {
@@ -227,7 +282,10 @@ class ConverterProcess:
         )
         os.close(write_fd)  # the child holds the only writer: EOF here when it exits
         self._resyncs = threading.Thread(
-            target=_read_resyncs, args=(read_fd, on_resync), name="converter-resyncs", daemon=True
+            target=_read_resyncs,
+            args=(read_fd, on_resync, on_sealed),
+            name="converter-resyncs",
+            daemon=True,
         )
         self._resyncs.start()
 
@@ -260,11 +318,20 @@ def _books_argument(options: SnapshotOptions | None) -> str:
     ).decode()
 
 
-def _read_resyncs(fd: int, on_resync: Callable[[str, str], None] | None) -> None:
+def _read_resyncs(
+    fd: int,
+    on_resync: Callable[[str, str], None] | None,
+    on_sealed: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
     with os.fdopen(fd, "rb") as pipe:
         for line in pipe:
             try:
-                topic, reason = orjson.loads(line)
+                message = orjson.loads(line)
+                if isinstance(message, dict):
+                    if on_sealed is not None:
+                        on_sealed(message)
+                    continue
+                topic, reason = message
             except (orjson.JSONDecodeError, ValueError):
                 log.warning("converter: unreadable resync line %r", line[:80])
                 continue
@@ -275,13 +342,19 @@ def _read_resyncs(fd: int, on_resync: Callable[[str, str], None] | None) -> None
                     log.exception("converter: resync of %s failed", topic)
 
 
-def _resync_writer(fd: int) -> Callable[[str, str], None]:
+def _resync_writer(fd: int) -> tuple[Callable[[str, str], None], Callable[[dict[str, Any]], None]]:
     pipe = os.fdopen(fd, "wb", buffering=0)
+    lock = threading.Lock()
 
     def write(topic: str, reason: str) -> None:
-        pipe.write(orjson.dumps([topic, reason]) + b"\n")
+        with lock:
+            pipe.write(orjson.dumps([topic, reason]) + b"\n")
 
-    return write
+    def sealed(report: dict[str, Any]) -> None:
+        with lock, contextlib.suppress(OSError):  # the parent went away: the seal itself stands
+            pipe.write(orjson.dumps(report) + b"\n")
+
+    return write, sealed
 
 
 def _rejects(converter: Converter) -> dict[str, int]:
@@ -299,7 +372,7 @@ def _main(argv: list[str]) -> None:
         float(argv[4]),
     )
     book_snapshots = SnapshotOptions(*orjson.loads(argv[5])) if len(argv) > 5 and argv[5] else None
-    on_resync = _resync_writer(int(argv[6])) if len(argv) > 6 else None
+    on_resync, on_sealed = _resync_writer(int(argv[6])) if len(argv) > 6 else (None, None)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Ctrl-C and systemd's SIGTERM reach the whole group: the parent decides, by closing our stdin
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -329,7 +402,14 @@ def _main(argv: list[str]) -> None:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     convert_until(
-        data_dir, finish, grace_s, Path(archive) if archive else None, seal_s, book_snapshots, on_resync
+        data_dir,
+        finish,
+        grace_s,
+        Path(archive) if archive else None,
+        seal_s,
+        book_snapshots,
+        on_resync,
+        on_sealed=on_sealed,
     )
 
 

@@ -15,6 +15,7 @@ from recorder.connection import Connection, ConnectionOptions
 from recorder.errors import JournalFailed
 from recorder.process import SEAL_INTERVAL_S, ConverterProcess, ConverterThread
 from recorder.receiver import Receiver
+from recorder.stats import Sealed
 from recorder.supervision import Supervisor
 from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
 from storage.journal import JournalWriter
@@ -118,6 +119,8 @@ class Recorder:
         self._journal: JournalWriter | None = None
         self._receiver: Receiver | None = None  # one thread reads every socket (recorder/receiver.py)
         self.resubscribes = 0
+        self.sealed = Sealed()  # what the converter reports after each seal (recorder/stats.py)
+        self.healing: Any = None
         self._resyncs: dict[str, str] = {}  # topic -> reason, waiting for the main loop (any thread adds)
         self._resynced_at: dict[str, float] = {}
         self._resync_lock = threading.Lock()
@@ -131,7 +134,7 @@ class Recorder:
         self._journal = JournalWriter(self.data_dir / "journal", **options.journal)  # type: ignore[arg-type]
         converter = Supervisor(self._converter)
         self._receiver = Receiver()
-        healing = self._healing()
+        healing = self.healing = self._healing()
         try:
             if self.account_factory is not None:
                 self.account = self.account_factory(self._journal, self._receiver, f"{self.run_id}-account")
@@ -245,6 +248,7 @@ class Recorder:
                 options.lake_interval_s,
                 options.book_snapshots,
                 self.resync,
+                self.sealed.sealed,
             )
         return ConverterProcess(
             self.data_dir,
@@ -254,6 +258,7 @@ class Recorder:
             options.lake_interval_s,
             options.book_snapshots,
             self.resync,
+            self.sealed.sealed,
         )
 
     def _shutdown(self, converter: Supervisor) -> None:

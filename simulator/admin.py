@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 USAGE = (
     "POST /faults/drop | /faults/outage?seconds=20 | /faults/stop-ping[?on=0] | /faults/stall[?on=0]"
+    " | /faults/mute?topic=BTC-USDT@trade[&on=0]"
     " | /faults/garbage?kind=bad-gzip"
     "|bad-json|unknown-datatype|missing-fields | /faults/incr-skip[?count=N&symbol=S] | /faults/incr-repeat"
     " | /faults/incr-lose | /faults/incr-backward | /faults/incr-cross | /faults/incr-early"
@@ -59,6 +60,10 @@ class AdminServer:
             faults.stop_ping(on)
         elif fault == "stall":
             faults.stall(on)
+        elif fault == "mute":
+            if not query.get("topic"):
+                raise UnknownFault(f"mute needs ?topic=SYMBOL@CHANNEL; {USAGE}")
+            faults.mute(query["topic"], on)
         elif fault == "garbage":
             return {"sent_to": faults.garbage(query.get("kind", "bad_json"), query.get("topic"))}
         elif fault == "incr-skip":

@@ -24,8 +24,8 @@ class UnknownFault(ValueError):
 
 
 class WsFaults:
-    """Knobs: drop, stop_ping, stall, garbage, incr_skip/_repeat/_lose/_backward/_cross/_early; `clear` undoes
-    the sticky ones."""
+    """Knobs: drop, stop_ping, stall, mute, garbage, incr_skip/_repeat/_lose/_backward/_cross/_early; `clear`
+    undoes the sticky ones."""
 
     def __init__(self, server: WsServer) -> None:
         self._server = server
@@ -34,6 +34,7 @@ class WsFaults:
         self.refuse_until_ms = 0  # handshakes before this market time are refused (outage)
         self.rest: Any = None  # the RestServer's faults, attached by the Simulator
         self.early: dict[str | None, int] = {}  # symbol (None: any) -> stale updates owed before an `all`
+        self.muted: set[str] = set()  # topics whose frames are not sent (the socket and the rest flow)
 
     def drop(self) -> int:
         """Abort every connection without a close frame (client sees 1006); return how many."""
@@ -54,6 +55,14 @@ class WsFaults:
         """Keep sockets open but send nothing at all (no Ping, acks or data) until stall(False)."""
         self.stalled = on
         self._server.log_fault("stall", str(on))
+
+    def mute(self, topic: str, on: bool = True) -> None:
+        """Stop (or resume) sending one topic's frames while the socket, Pings and other topics go on."""
+        if on:
+            self.muted.add(topic)
+        else:
+            self.muted.discard(topic)
+        self._server.log_fault("mute", f"{topic} {on}")
 
     def garbage(self, kind: str, topic: str | None = None) -> int:
         """Send one malformed frame of `kind` to every connection; return how many got it."""
@@ -98,9 +107,11 @@ class WsFaults:
         return None
 
     def clear(self) -> None:
-        """Resume Ping and data after stop_ping/stall."""
+        """Resume Ping and data after stop_ping/stall/mute."""
         self.stop_ping(False)
         self.stall(False)
+        for topic in sorted(self.muted):
+            self.mute(topic, False)
 
 
 # Run on the loop thread (through WsServer.call), never directly from another thread.

@@ -152,6 +152,8 @@ class WsServer:
         encoded: ws_pump.Encoded | None = None,
     ) -> None:
         """Encode once (unless done already) and write the same bytes to every subscriber (or to `only`)."""
+        if topic in self.faults.muted:  # fault: this topic alone goes quiet
+            return
         text, frame = wire.encode(message) if encoded is None else (encoded.text, encoded.frame)
         targets = [only] if only is not None else list(self.subscribers.get(topic, ()))
         update_id = message["data"].get("lastUpdateId") if topic.endswith("@incrDepth") else None

@@ -390,6 +390,10 @@ class Compactor:
     ) -> None:
         self.lake, self.every_s, self.older_than_s, self.grace_s = lake, every_s, older_than_s, grace_s
         self.rounds = 0
+        self.rows = 0  # rows rewritten into compacted files, over every round
+        self.files_removed = 0
+        self.failures = 0  # rounds that raised
+        self.last_at: float | None = None  # wall clock of the last round that finished
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="compactor", daemon=True)
 
@@ -412,8 +416,12 @@ class Compactor:
                 log.debug("compactor: another process holds the lease; next round in %.0fs", self.every_s)
                 continue
             except Exception:  # one bad round never stops the recorder; the next one retries
+                self.failures += 1
                 log.exception("compactor: round failed; retrying in %.0fs", self.every_s)
                 continue
             self.rounds += 1
+            self.rows += summary.rows
+            self.files_removed += summary.files_removed
+            self.last_at = time.time()
             if summary.days:
                 log.info("compactor: %s", "; ".join(summary.days))

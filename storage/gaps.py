@@ -30,6 +30,12 @@ CAUSES = ("disconnect", "restart", "silence", "stopped", "refused")
 TOLERANCE_S = {"trade": 60.0, "incrDepth": 10.0, "kline": 10.0, "depth": 10.0}
 DEFAULT_TOLERANCE_S = 30.0
 
+
+def tolerance_s(channel: str) -> float:
+    """The silence tolerance of a channel ("trade", "depth20@500ms", ...): gaps_sql()'s rule, in Python."""
+    return next((s for prefix, s in TOLERANCE_S.items() if channel.startswith(prefix)), DEFAULT_TOLERANCE_S)
+
+
 GAPS = """
 WITH sessions AS (
     SELECT connection, seq AS session FROM stream_events WHERE event IN ('connect', 'reconnect')

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,6 +41,27 @@ REJECT_SCHEMA = pa.schema(
     ]
 )
 _MS_PER_UNIT = {"s": (1000, 1), "ms": (1, 1), "us": (1, 1000), "ns": (1, 1_000_000)}  # (multiply, divide)
+
+
+# Rows this process made durable in lakes, by (dataset, source), and when each dataset last got some (wall
+# clock): plain counters that the metrics and the status file read (service/), never the hot path's cost.
+WRITTEN: Counter[tuple[str, str]] = Counter()
+LAST_WRITTEN: dict[str, float] = {}
+_WRITTEN_LOCK = threading.Lock()
+
+
+def _count_sources(counts: Counter[tuple[str, str]], name: str, table: pa.Table) -> None:
+    for item in pc.value_counts(table.column("source")).to_pylist():  # one per chunk of rows: cheap
+        counts[name, str(item["values"])] += int(item["counts"])
+
+
+def _written(counts: Counter[tuple[str, str]]) -> None:
+    now = time.time()
+    with _WRITTEN_LOCK:
+        WRITTEN.update(counts)
+        for name, _ in counts:
+            LAST_WRITTEN[name] = now
+    counts.clear()
 
 
 class Lake:
@@ -255,6 +279,7 @@ class LakeBatch:
         self._waiting: dict[str, tuple[Dataset, list[pa.Table]]] = {}
         self._bytes: dict[str, int] = {}
         self._parts: dict[tuple[str, str], _Part] = {}  # (partition folder, source) -> its open file
+        self._counts: Counter[tuple[str, str]] = Counter()  # (dataset, source) -> rows, added to WRITTEN
 
     def __enter__(self) -> LakeBatch:
         return self
@@ -270,6 +295,7 @@ class LakeBatch:
         table = conform_table(dataset, table)
         if table.num_rows == 0:
             return
+        _count_sources(self._counts, dataset.name, table)
         self._waiting.setdefault(dataset.name, (dataset, []))[1].append(table)
         self._bytes[dataset.name] = self._bytes.get(dataset.name, 0) + table.nbytes
         if sum(self._bytes.values()) >= self.spill_bytes:
@@ -293,6 +319,7 @@ class LakeBatch:
             self.abandon()
             raise
         self.lake._sync_dirs({path.rsplit("/", 1)[0] for path in self.paths})
+        _written(self._counts)
         pa.default_memory_pool().release_unused()  # give the batch's memory back, not just to the pool
         return self.paths
 
