@@ -119,7 +119,7 @@ class Supervisor:
                 argv,
                 env=self.env,
                 start_new_session=True,  # its own group: a terminal's Ctrl-C reaches the service only
-                stdout=subprocess.PIPE if scheduled else None,
+                stdout=subprocess.PIPE,  # summary lines become the service's log lines (json stays json)
             )
         except OSError as error:
             child.failures += 1
@@ -131,10 +131,10 @@ class Supervisor:
         self.groups.add(child.popen.pid)
         child.starts += 1
         child.started_at = now
-        if scheduled:
-            assert child.part.every_s is not None and child.popen.stdout is not None
+        assert child.popen.stdout is not None
+        _results(child, child.popen.stdout)
+        if child.part.every_s is not None:
             child.next_at = now + child.part.every_s
-            _results(child, child.popen.stdout)
         log.log(
             logging.DEBUG if scheduled else logging.INFO,
             "%s: started, pid %d",
@@ -255,7 +255,7 @@ def _entries(
 
 
 def _results(child: Child, stream: IO[bytes]) -> None:
-    """Log a one-shot child's stdout (its summary line) as the service's own lines; keep the last one."""
+    """Log a child's stdout (its summary line) as the service's own lines; keep the last one."""
 
     def read() -> None:
         with stream:
