@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from service.config import KEYS, ConfigError, load, parse_duration
+from service.config import KEYS, ConfigError, check, load, parse_duration
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "deploy" / "bingx.toml"
@@ -155,6 +155,15 @@ def test_the_example_config_shows_every_key() -> None:
     assert not missing, f"deploy/bingx.toml lacks {missing}"
     for table in ("record", "poll", "backfill", "heal", "compact"):
         assert table in tomllib.loads(text), table
+
+
+def test_the_readme_config_is_valid() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Running it for weeks: `run --config`", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = check(tomllib.loads(block), Path("README.md"))
+    assert config.record is not None and config.polls and config.backfills
+    assert config.heal["every"] == 300.0 and config.compact["every"] == 600.0
 
 
 def test_durations_are_a_number_and_one_unit() -> None:
