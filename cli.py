@@ -552,9 +552,10 @@ def run(settings: Settings, config_path: Path) -> None:
     from exchange.logs import configure, current_format
     from service.config import ConfigError, load
     from service.run import serve
+    from service.state import ServiceRunning
 
     try:
-        config = load(config_path)
+        config = load(config_path.absolute())  # SIGHUP re-reads it, and state/service.json names it
     except ConfigError as error:
         raise UserError(str(error)) from None
     top = config.top
@@ -565,13 +566,13 @@ def run(settings: Settings, config_path: Path) -> None:
     flags = {"data_dir": str(data_dir), "rest_url": settings.rest_url, "ws_url": settings.ws_url}
     try:
         serve(config, {**flags, "log_level": level, "log_format": fmt}, data_dir, _has_flag, sys.executable)
-    except ConfigError as error:
+    except (ConfigError, ServiceRunning) as error:
         raise UserError(str(error)) from None
 
 
 def _has_flag(command: str, flag: str) -> bool:
-    """Whether this build's `command` takes --flag (the service passes lake and shard only where it can)."""
-    found = main.commands.get(command)
+    """Whether this build's `command` ("": the global options) takes --flag (run passes lake and shard on)."""
+    found = main if not command else main.commands.get(command)
     return found is not None and any(param.name == flag for param in found.params)
 
 

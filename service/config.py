@@ -104,6 +104,7 @@ KEYS: tuple[Key, ...] = (
     Key("compact.grace", "duration", 300.0, _DURATION, "Old files stay this long for open readers [5m]."),
 )
 BY_NAME = {key.name: key for key in KEYS}
+REQUIRED = {"poll.name", "poll.every", "backfill.dataset", "backfill.every"}
 SECTIONS = {"record": "table", "heal": "table", "compact": "table", "poll": "array", "backfill": "array"}
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SYMBOL = re.compile(r"[0-9A-Z]+-(USDT|USDC)")
@@ -208,8 +209,8 @@ def _section(path: Path, section: str, table: dict[str, Any], label: str | None 
             allowed = key.allowed or key.kind.partition(":")[2].replace(",", ", ")
             shown = f"{where}.{raw}" if where else raw
             raise ConfigError(f"config {path}: {shown} = {_shown(value, key)}: expected {allowed}") from None
-    for name in ("name", "every", "dataset"):
-        if name in known and values[name] is None:
+    for name in known:
+        if f"{section}.{name}" in REQUIRED and values[name] is None:
             wanted = known[name].allowed or known[name].kind.partition(":")[2].replace(",", ", ")
             raise ConfigError(f"config {path}: [{where}] needs {name} ({wanted})")
     return values

@@ -25,6 +25,7 @@ class Part:
     name: str
     every_s: float | None
     argv: Callable[[ServiceConfig, float], list[str]]  # (current config, wall time in s) -> the command
+    symbols: Callable[[ServiceConfig], str | None] = lambda config: None  # what SIGHUP may change
 
 
 def parts(
@@ -32,18 +33,19 @@ def parts(
 ) -> list[Part]:
     """Every child the config asks for, recorder first; ConfigError if this build lacks a needed flag."""
     top = config.top
-    for key, command in (("lake", "record"), ("shard", "record")):
-        if top[key] is not None and not supports(command, key):
+    for key in ("lake", "shard"):
+        if top[key] is not None and not (supports("", key) or supports("record", key)):
             raise ConfigError(
-                f"config {config.path}: {key} = {top[key]!r}: this build's `{command}` has no --{key} yet "
-                "(issue 16 item 4/5); remove the key"
+                f"config {config.path}: {key} = {top[key]!r}: this build's `record` has no --{key} yet "
+                "(issue 16 items 4 and 5); remove the key"
             )
     found: list[Part] = []
     if config.record is not None:
-        found.append(Part("record", None, _record(base, data_dir, supports)))
+        found.append(Part("record", None, _record(base, data_dir, supports), lambda c: c.symbols))
     names: list[str] = []
     for index, poll in enumerate(config.polls):
-        found.append(Part(_unique(f"poll {poll['name']}", names), None, _poll(base, index, supports)))
+        name = _unique(f"poll {poll['name']}", names)
+        found.append(Part(name, None, _poll(base, index, supports), _entry_symbols("polls", index)))
     for index, entry in enumerate(config.backfills):
         label = " ".join(filter(None, ("backfill", entry["dataset"], entry["interval"])))
         found.append(Part(_unique(label, names), entry["every"], _backfill(base, index, supports)))
@@ -54,13 +56,18 @@ def parts(
     return found
 
 
-def base_argv(executable: str, config: ServiceConfig, settings: dict[str, str]) -> list[str]:
+def base_argv(
+    executable: str, config: ServiceConfig, settings: dict[str, str], supports: Callable[[str, str], bool]
+) -> list[str]:
     """The global options every child gets: the config's values over the service's own flags."""
     top = config.top
     argv = [executable, "-m", "cli"]
     for key in ("data_dir", "rest_url", "ws_url", "log_level", "log_format"):
         value = top[key] if top[key] is not None else settings[key]
         argv += [f"--{key.replace('_', '-')}", str(value)]
+    for key in ("lake", "shard"):  # a global option in this build: every child gets it
+        if top[key] is not None and supports("", key):
+            argv += [f"--{key}", top[key]]
     return argv
 
 
@@ -95,8 +102,17 @@ def _toml(value: Any) -> str:
 
 
 def _lake(config: ServiceConfig, command: str, supports: Callable[[str, str], bool]) -> list[str]:
+    """--lake after the command, where this build has it as a command's option (not a global one)."""
     lake = config.top["lake"]
     return ["--lake", lake] if lake is not None and supports(command, "lake") else []
+
+
+def _entry_symbols(table: str, index: int) -> Callable[[ServiceConfig], str | None]:
+    def symbols(config: ServiceConfig) -> str | None:
+        entries: tuple[dict[str, Any], ...] = getattr(config, table)
+        return entries[index]["symbols"] if index < len(entries) else None
+
+    return symbols
 
 
 def _record(
@@ -108,7 +124,8 @@ def _record(
         # one owner each: under run, healing and compaction are the service's schedules
         args = [*base, "record", "--config", str(path), "--no-heal", "--compact-every", "0"]
         args += ["--account"] if config.record["account"] else []
-        args += ["--shard", config.top["shard"]] if config.top["shard"] is not None else []
+        if config.top["shard"] is not None and supports("record", "shard"):
+            args += ["--shard", config.top["shard"]]
         return args + _lake(config, "record", supports)
 
     return argv

@@ -31,8 +31,9 @@ RELOAD_STOP_S = 15.0  # a recorder restarted for new symbols gets this long to s
 class Child:
     """One Part's process and its history: starts, failures, the last exit; for a schedule, its last run."""
 
-    def __init__(self, part: Part, now: float) -> None:
+    def __init__(self, part: Part, now: float, delays: Callable[[], Iterator[float]]) -> None:
         self.part = part
+        self.backoff = delays
         self.popen: subprocess.Popen[bytes] | None = None
         self.starts = self.failures = self.skipped = 0
         self.next_at = now  # every part starts at once; a schedule's next slot is counted from its start
@@ -40,7 +41,7 @@ class Child:
         self.last: dict[str, Any] = {}
         self.result: str | None = None
         self.replace_by: float | None = None  # SIGHUP: stopping this one to start it with new arguments
-        self.delays: Iterator[float] = backoff(FIRST_RESTART_S, 2.0, MAX_RESTART_S)
+        self.delays = delays()
 
     @property
     def is_running(self) -> bool:
@@ -72,10 +73,11 @@ class Supervisor:
         state_path: Path,
         env: dict[str, str],
         popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
+        delays: Callable[[], Iterator[float]] = lambda: backoff(FIRST_RESTART_S, 2.0, MAX_RESTART_S),
     ) -> None:
         self.config, self.state_path, self.env, self._popen = config, state_path, env, popen
         now = time.monotonic()
-        self.children = [Child(part, now) for part in parts]
+        self.children = [Child(part, now, delays) for part in parts]
         self.groups: set[int] = set()  # every child's process group: a dead recorder's converter lives on
         self.started_wall = time.time()
         self._wall_offset = time.time() - now
@@ -163,7 +165,7 @@ class Supervisor:
         else:
             child.failures += 1
             if ran >= HEALTHY_S:
-                child.delays = backoff(FIRST_RESTART_S, 2.0, MAX_RESTART_S)
+                child.delays = child.backoff()
             wait = next(child.delays)
             child.next_at = now + wait
             log.error(
@@ -186,16 +188,21 @@ class Supervisor:
         applied, ignored = with_symbols(self.config, fresh)
         if ignored:
             log.warning("reload: only symbol lists are reloaded; %s change at the next start", ignored)
-        old = self.config.symbols
-        self.config = applied
-        if applied.symbols == old:
-            log.info("reload: the recorder's symbols are unchanged (%s)", old)
-            return
-        log.info("reload: the recorder's symbols changed from %s to %s; restarting it", old, applied.symbols)
+        old, self.config = self.config, applied
+        changed = 0
         for child in self.children:
-            if child.part.name == "record" and child.popen is not None:
+            before, after = child.part.symbols(old), child.part.symbols(applied)
+            if before == after:
+                continue
+            changed += 1
+            if child.part.every_s is not None:
+                log.info("reload: %s symbols %s -> %s from its next run", child.part.name, before, after)
+            elif child.popen is not None:
+                log.info("reload: %s symbols %s -> %s; restarting it", child.part.name, before, after)
                 child.replace_by = time.monotonic() + RELOAD_STOP_S
-                child.popen.send_signal(signal.SIGTERM)
+                _signal(child.popen, signal.SIGTERM)
+        if not changed:
+            log.info("reload: no symbol list changed")
 
     def stop_all(self, timeout_s: float) -> None:
         """SIGTERM every child; SIGKILL the process groups of those still alive after timeout_s."""
@@ -317,15 +324,16 @@ def serve(
     A metrics server (issue 16 item 2) starts here, before the supervisor, when config.metrics is set.
     """
     from service.parts import base_argv, child_env, parts
-    from service.state import STATE_FILE
+    from service.state import STATE_FILE, service_lock
 
-    found = parts(config, base_argv(executable, config, settings), data_dir, supports)
+    found = parts(config, base_argv(executable, config, settings, supports), data_dir, supports)
     if not found:
         raise ConfigError(f"config {config.path}: nothing to run: add [record], [[poll]] or [[backfill]]")
     stop, reload = threading.Event(), threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: reload.set())
-    supervisor = Supervisor(config, found, data_dir / STATE_FILE, child_env(config, dict(os.environ)))
-    supervisor.run(stop, reload)
+    with service_lock(data_dir):
+        supervisor = Supervisor(config, found, data_dir / STATE_FILE, child_env(config, dict(os.environ)))
+        supervisor.run(stop, reload)
     log.info("run: stopped")

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state/service.json"
+LOCK_FILE = "state/service.lock"
+
+
+class ServiceRunning(Exception):
+    """Another `run` holds this data dir: two supervisors would start two recorders and fight over state."""
+
+
+@contextlib.contextmanager
+def service_lock(data_dir: Path) -> Iterator[None]:
+    """Hold the data dir's service lock (an flock: the kernel drops it when we die) for the block."""
+    path = data_dir / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # O_CLOEXEC by default: children do not hold it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise ServiceRunning(
+                f"{data_dir} is in use by another `run` (pid {holder}): stop it first, or give this one "
+                "its own data_dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_state(

@@ -130,6 +130,12 @@ def test_a_lake_or_shard_this_build_cannot_pass_on_is_refused(tmp_path: Path) ->
         assert code == 1 and f"this build's `record` has no --{key}" in output, output
 
 
+def test_off_turns_healing_and_compaction_off() -> None:
+    text = GOOD + '[heal]\nevery = "off"\n[compact]\nevery = "off"\n'
+    config = check(tomllib.loads(text), Path("bingx.toml"))
+    assert config.heal["every"] is None and config.compact["every"] is None
+
+
 def test_the_example_config_is_valid() -> None:
     config = load(EXAMPLE)
     assert config.record is not None and config.record["symbols"] == "BTC-USDT,ETH-USDT,SOL-USDT"
