@@ -5,10 +5,12 @@ everything within the stop timeout. It reads no flags: cli.py hands it a checked
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -122,6 +124,7 @@ class Supervisor:
                 env=self.env,
                 start_new_session=True,  # its own group: a terminal's Ctrl-C reaches the service only
                 stdout=subprocess.PIPE,  # summary lines become the service's log lines (json stays json)
+                preexec_fn=_die_with_parent,
             )
         except OSError as error:
             child.failures += 1
@@ -287,6 +290,18 @@ def _signal(popen: subprocess.Popen[bytes], signum: int) -> None:
 def _kill_group(group: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):  # an empty group (macOS: zombies only)
         os.killpg(group, signal.SIGKILL)
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the service dies, even by SIGKILL (Linux: prctl(2)).
+
+    Only a call into the already loaded libc: nothing here allocates or takes a lock (fork with threads)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _has_members(group: int) -> bool:

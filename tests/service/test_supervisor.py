@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import signal
+import subprocess
 import sys
 import threading
 import tomllib
@@ -21,6 +24,7 @@ from service.run import Supervisor
 from service.state import STATE_FILE, read_state
 from tests.recorder.conftest import wait_for
 
+ROOT = Path(__file__).parents[2]
 BASE = """
 stop_timeout = "1s"
 [heal]
@@ -156,3 +160,29 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_children_end_when_the_service_itself_is_killed(tmp_path: Path) -> None:
+    _config(tmp_path / "bingx.toml")
+    code = f"""
+import sys, threading, tomllib
+from pathlib import Path
+from service.config import check
+from service.parts import Part
+from service.run import Supervisor
+path = Path({str(tmp_path / "bingx.toml")!r})
+config = check(tomllib.loads(path.read_text()), path)
+sleeper = Part("sleeper", None, lambda c, now: [sys.executable, "-c", "import time; time.sleep(60)"])
+supervisor = Supervisor(config, [sleeper], Path({str(tmp_path / STATE_FILE)!r}), {{}})
+supervisor.run(threading.Event(), threading.Event())
+"""
+    service = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    try:
+        wait_for(lambda: bool(_child(tmp_path, "sleeper").get("pid")), 30)
+        sleeper = _child(tmp_path, "sleeper")["pid"]
+        service.send_signal(signal.SIGKILL)
+    finally:
+        service.wait(10)
+    wait_for(lambda: not _alive(sleeper), 10)
