@@ -5,9 +5,7 @@ Every refusal is one line naming the file, the key, the value and what is allowe
 
 from __future__ import annotations
 
-import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from backfill.poll import SNAPSHOTS
 from backfill.series import SERIES
 from recorder import command
 from schemas.dataset import INTERVALS
+from service.values import CHECKS, parse_duration
 
 
 class ConfigError(ValueError):
@@ -106,16 +105,6 @@ KEYS: tuple[Key, ...] = (
 BY_NAME = {key.name: key for key in KEYS}
 REQUIRED = {"poll.name", "poll.every", "backfill.dataset", "backfill.every"}
 SECTIONS = {"record": "table", "heal": "table", "compact": "table", "poll": "array", "backfill": "array"}
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_SYMBOL = re.compile(r"[0-9A-Z]+-(USDT|USDC)")
-
-
-def parse_duration(text: str) -> float:
-    """Read 90s, 15m, 8h or 2d (a number and one unit) as seconds; ValueError otherwise."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
-    if match is None:
-        raise ValueError(text)
-    return float(match[1]) * _UNITS[match[2]]
 
 
 @dataclass(frozen=True)
@@ -204,7 +193,8 @@ def _section(path: Path, section: str, table: dict[str, Any], label: str | None 
         name = raw.replace("-", "_")
         key = known[name]
         try:
-            values[name] = CHECKS[key.kind.partition(":")[0]](value, key)
+            kind, _, argument = key.kind.partition(":")
+            values[name] = CHECKS[kind](value, argument)
         except (TypeError, ValueError):
             allowed = key.allowed or key.kind.partition(":")[2].replace(",", ", ")
             shown = f"{where}.{raw}" if where else raw
@@ -258,105 +248,4 @@ def _shown(value: Any, key: Key) -> str:
     return "***" if key.kind == "secret" else repr(value)
 
 
-def _str(value: Any, key: Key) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise TypeError(key.name)
-    return value
-
-
-def _number(value: Any, key: Key) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(key.name)
-    return float(value)
-
-
-def _int(value: Any, key: Key) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(key.name)
-    return value
-
-
-def _bool(value: Any, key: Key) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(key.name)
-    return value
-
-
-def _choice(value: Any, key: Key) -> str:
-    if value not in key.kind.partition(":")[2].split(","):
-        raise ValueError(key.name)
-    return str(value)
-
-
-def _names(value: Any, key: Key) -> str:
-    """A list of strings, or a comma-separated string: the CLI's comma-separated text."""
-    parts = value if isinstance(value, list) else str(value).split(",") if isinstance(value, str) else None
-    if parts is None or not parts or not all(isinstance(p, str) and p.strip() for p in parts):
-        raise TypeError(key.name)
-    return ",".join(p.strip() for p in parts)
-
-
-def _symbols(value: Any, key: Key) -> str:
-    text = _names(value, key)
-    if text.lower() != "all" and not all(_SYMBOL.fullmatch(part) for part in text.split(",")):
-        raise ValueError(key.name)
-    return "all" if text.lower() == "all" else text
-
-
-def _intervals(value: Any, key: Key) -> str:
-    text = _names(value, key)
-    if not all(part in INTERVALS for part in text.split(",")):
-        raise ValueError(key.name)
-    return text
-
-
-def _duration(value: Any, key: Key) -> float:
-    if not isinstance(value, str):
-        raise TypeError(key.name)
-    return parse_duration(value)
-
-
-def _duration_off(value: Any, key: Key) -> float | None:
-    return None if value == "off" else _duration(value, key)
-
-
-def _url(schemes: tuple[str, ...]) -> Callable[[Any, Key], str]:
-    def check(value: Any, key: Key) -> str:
-        if not isinstance(value, str) or not value.startswith(schemes) or "://" not in value[:8]:
-            raise ValueError(key.name)
-        return value
-
-    return check
-
-
-def _address(value: Any, key: Key) -> str:
-    host, _, port = _str(value, key).rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(key.name)
-    return str(value)
-
-
-def _shard(value: Any, key: Key) -> str:
-    match = re.fullmatch(r"(\d+)/(\d+)", _str(value, key))
-    if match is None or not int(match[1]) < int(match[2]):
-        raise ValueError(key.name)
-    return str(value)
-
-
-CHECKS: dict[str, Callable[[Any, Key], Any]] = {
-    "str": _str,
-    "secret": _str,
-    "int": _int,
-    "float": _number,
-    "bool": _bool,
-    "choice": _choice,
-    "list": _names,
-    "symbols": _symbols,
-    "intervals": _intervals,
-    "duration": _duration,
-    "duration_off": _duration_off,
-    "http_url": _url(("http://", "https://")),
-    "ws_url": _url(("ws://", "wss://")),
-    "address": _address,
-    "shard": _shard,
-}
+__all__ = ["KEYS", "ConfigError", "Key", "ServiceConfig", "check", "load", "parse_duration"]

@@ -4,13 +4,10 @@ everything within the stop timeout. It reads no flags: cli.py hands it a checked
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +17,14 @@ from typing import IO, Any
 from exchange.backoff import backoff
 from service.config import ConfigError, ServiceConfig, load
 from service.parts import Part
+from service.processes import (
+    describe_exit,
+    die_with_parent,
+    has_members,
+    kill_group,
+    reap_orphans,
+    send_signal,
+)
 from service.state import write_state
 
 log = logging.getLogger(__name__)
@@ -96,8 +101,8 @@ class Supervisor:
             for child in self.children:
                 self._tick(child, now)
             live = {c.popen.pid for c in self.children if c.popen is not None}
-            _reap_orphans(live)
-            self.groups = {g for g in self.groups if g in live or _has_members(g)}
+            reap_orphans(live)
+            self.groups = {g for g in self.groups if g in live or has_members(g)}
             if now - self._written >= 5.0:
                 self.write_state()
             stop.wait(TICK_S)
@@ -113,7 +118,7 @@ class Supervisor:
             child.next_at += child.part.every_s
             log.warning("%s: still running at its next slot; skipped it", child.part.name)
         if child.replace_by is not None and child.popen is not None and now >= child.replace_by:
-            _kill_group(child.popen.pid)
+            kill_group(child.popen.pid)
 
     def _start(self, child: Child, now: float) -> None:
         argv = child.part.argv(self.config, time.time())
@@ -124,7 +129,7 @@ class Supervisor:
                 env=self.env,
                 start_new_session=True,  # its own group: a terminal's Ctrl-C reaches the service only
                 stdout=subprocess.PIPE,  # summary lines become the service's log lines (json stays json)
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except OSError as error:
             child.failures += 1
@@ -160,7 +165,7 @@ class Supervisor:
                 log.warning(
                     "%s: failed (%s); retrying at the next slot in %.0f s",
                     child.part.name,
-                    _how(code),
+                    describe_exit(code),
                     max(0.0, child.next_at - now),
                 )
         elif child.replace_by is not None:
@@ -174,7 +179,7 @@ class Supervisor:
             log.error(
                 "%s: died (%s) after %.0f s; restarting it in %.1f s (%d failures so far)",
                 child.part.name,
-                _how(code),
+                describe_exit(code),
                 ran,
                 wait,
                 child.failures,
@@ -203,7 +208,7 @@ class Supervisor:
             elif child.popen is not None:
                 log.info("reload: %s symbols %s -> %s; restarting it", child.part.name, before, after)
                 child.replace_by = time.monotonic() + RELOAD_STOP_S
-                _signal(child.popen, signal.SIGTERM)
+                send_signal(child.popen, signal.SIGTERM)
         if not changed:
             log.info("reload: no symbol list changed")
 
@@ -213,12 +218,12 @@ class Supervisor:
         log.info("run: stopping %d children", len(running))
         for child in running:
             assert child.popen is not None
-            _signal(child.popen, signal.SIGTERM)
+            send_signal(child.popen, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while any(c.popen.poll() is None for c in running if c.popen) and time.monotonic() < deadline:
             time.sleep(0.05)
         for group in sorted(self.groups):
-            _kill_group(group)  # the stragglers, and what a killed child left behind (its converter)
+            kill_group(group)  # the stragglers, and what a killed child left behind (its converter)
         for child in running:
             assert child.popen is not None
             child.popen.wait()
@@ -276,55 +281,6 @@ def _results(child: Child, stream: IO[bytes]) -> None:
                     log.info("%s: %s", child.part.name, line)
 
     threading.Thread(target=read, name=f"{child.part.name} output", daemon=True).start()
-
-
-def _how(code: int) -> str:
-    return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-
-
-def _signal(popen: subprocess.Popen[bytes], signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        popen.send_signal(signum)
-
-
-def _kill_group(group: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # an empty group (macOS: zombies only)
-        os.killpg(group, signal.SIGKILL)
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the service dies, even by SIGKILL (Linux: prctl(2)).
-
-    Only a call into the already loaded libc: nothing here allocates or takes a lock (fork with threads)."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _has_members(group: int) -> bool:
-    """Whether a process group still has a process: an emptied group is forgotten, its id may be reused."""
-    try:
-        os.killpg(group, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _reap_orphans(ours: set[int]) -> None:
-    """As PID 1 (a container), reap what our children left behind; our own children Popen reaps itself."""
-    if os.getpid() != 1:
-        return
-    while True:
-        try:
-            found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return
-        if found is None or found.si_pid in ours:
-            return  # ours: Popen.poll collects its status at the next tick
-        os.waitpid(found.si_pid, 0)
 
 
 def serve(
