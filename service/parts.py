@@ -32,13 +32,6 @@ def parts(
     config: ServiceConfig, base: Sequence[str], data_dir: Path, supports: Callable[[str, str], bool]
 ) -> list[Part]:
     """Every child the config asks for, recorder first; ConfigError if this build lacks a needed flag."""
-    top = config.top
-    for key in ("lake", "shard"):
-        if top[key] is not None and not (supports("", key) or supports("record", key)):
-            raise ConfigError(
-                f"config {config.path}: {key} = {top[key]!r}: this build's `record` has no --{key} yet "
-                "(issue 16 items 4 and 5); remove the key"
-            )
     found: list[Part] = []
     if config.record is not None:
         found.append(Part("record", None, _record(base, data_dir, supports), lambda c: c.symbols))
@@ -53,7 +46,22 @@ def parts(
         found.append(Part("heal", config.heal["every"], _heal(base, supports)))
     if config.compact["every"] is not None:
         found.append(Part("compact", config.compact["every"], _compact(base, supports)))
+    _check_passed_on(config, [part.name.split()[0] for part in found], supports)
     return found
+
+
+def _check_passed_on(
+    config: ServiceConfig, commands: list[str], supports: Callable[[str, str], bool]
+) -> None:
+    """lake goes to every child, shard to the recorder: refuse them if this build has not got the flag."""
+    for key, needed in (("lake", commands), ("shard", ["record"] if "record" in commands else [])):
+        value = config.top[key]
+        lacking = [c for c in dict.fromkeys(needed) if not (supports("", key) or supports(c, key))]
+        if value is not None and lacking:
+            raise ConfigError(
+                f"config {config.path}: {key} = {value!r}: this build's `{lacking[0]}` has no --{key} yet "
+                "(issue 16 items 4 and 5); remove the key"
+            )
 
 
 def base_argv(
