@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -245,20 +246,13 @@ class Supervisor:
 
 def with_symbols(running: ServiceConfig, fresh: ServiceConfig) -> tuple[ServiceConfig, str]:
     """The running config with fresh's symbol lists; and a word on what else differed (ignored)."""
-    from dataclasses import replace
-
-    record = (
-        None if running.record is None else {**running.record, "symbols": (fresh.record or {}).get("symbols")}
-    )
-    if running.record is not None and record is not None and record["symbols"] is None:
-        record = running.record  # the recorder needs symbols: a file without them keeps the old ones
+    record = running.record
+    if record is not None and fresh.record is not None and fresh.record.get("symbols") is not None:
+        record = {**record, "symbols": fresh.record["symbols"]}
     polls = _entries(running.polls, fresh.polls)
     backfills = _entries(running.backfills, fresh.backfills)
     applied = replace(running, record=record, polls=polls, backfills=backfills)
-    ignored = (
-        [] if replace(fresh, record=record, polls=polls, backfills=backfills) == applied else ["other keys"]
-    )
-    return applied, ", ".join(ignored)
+    return applied, "" if _without_symbols(running) == _without_symbols(fresh) else "other keys"
 
 
 def _entries(
@@ -267,6 +261,15 @@ def _entries(
     if len(running) != len(fresh):
         return running
     return tuple({**old, "symbols": new["symbols"]} for old, new in zip(running, fresh, strict=True))
+
+
+def _without_symbols(config: ServiceConfig) -> ServiceConfig:
+    return replace(
+        config,
+        record=None if config.record is None else {**config.record, "symbols": None},
+        polls=tuple({**entry, "symbols": None} for entry in config.polls),
+        backfills=tuple({**entry, "symbols": None} for entry in config.backfills),
+    )
 
 
 def _results(child: Child, stream: IO[bytes]) -> None:

@@ -186,3 +186,21 @@ supervisor.run(threading.Event(), threading.Event())
     finally:
         service.wait(10)
     wait_for(lambda: not _alive(sleeper), 10)
+
+
+def test_a_reload_takes_the_symbol_lists_only() -> None:
+    from service.run import with_symbols
+
+    text = BASE + '[record]\nsymbols = ["BTC-USDT"]\nchannels = ["trade"]\nlake_interval = 30.0\n'
+    text += '[[backfill]]\ndataset = "funding"\nevery = "8h"\n'
+    running = check(tomllib.loads(text), Path("bingx.toml"))
+    same = check(tomllib.loads(text.replace("BTC-USDT", "ETH-USDT")), Path("bingx.toml"))
+    applied, ignored = with_symbols(running, same)
+    assert ignored == "" and applied.symbols == "ETH-USDT"
+    assert applied.backfills[0]["symbols"] == "ETH-USDT", "a backfill without symbols follows record.symbols"
+    more = check(
+        tomllib.loads(text.replace("BTC-USDT", "SOL-USDT").replace("30.0", "5.0")), Path("bingx.toml")
+    )
+    applied, ignored = with_symbols(running, more)
+    assert ignored == "other keys" and applied.symbols == "SOL-USDT"
+    assert applied.record is not None and applied.record["lake_interval"] == 30.0
