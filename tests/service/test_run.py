@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,12 +147,12 @@ def _exercise(
     assert _child(data_dir, "record")["restarts"] == 2 and _child(data_dir, "record")["failures"] == 1
 
     def schedules_ran() -> bool:
-        compact, backfill = _child(data_dir, "compact"), _child(data_dir, "backfill klines")
+        backfill, heal = _child(data_dir, "backfill klines"), _child(data_dir, "heal")
         return (
-            "compacted 0 " not in (compact.get("last_result") or "compacted 0 ")
+            re.search(r"compact: compacted [1-9]", log_path.read_text()) is not None
             and backfill.get("starts", 0) >= 2
             and (backfill.get("last_exit") or {}).get("code") == 0
-            and _child(data_dir, "heal").get("starts", 0) >= 1
+            and (heal.get("last_exit") or {}).get("code") == 0
         )
 
     wait_for(schedules_ran, 60)
@@ -166,7 +168,27 @@ def _exercise(
         lake, "SELECT (SELECT count(*) FROM premium_index) AS p, (SELECT count(*) FROM open_interest) AS o"
     )
     assert polled[0]["p"] > 0 and polled[0]["o"] > 0, polled
+    _assert_compacted_bars_are_the_truth(sim, lake)
     return [killed_ms, reloaded_ms, stopped_ms]
+
+
+def _assert_compacted_bars_are_the_truth(sim: Simulator, lake: Path) -> None:
+    """Yesterday's 1m bars, backfilled and compacted while the service ran, are the market's, once each."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    low, high = int((today - timedelta(days=1)).timestamp() * 1000), int(today.timestamp() * 1000)
+    compacted = [p for p in lake.glob("klines/**/*.parquet") if p.name.startswith("c")]
+    assert compacted, "no compacted klines file"
+    for symbol in SYMBOLS:
+        rows = query(
+            lake,
+            f"SELECT open_time, open, high, low, close, volume FROM klines WHERE symbol = '{symbol}' "
+            f"AND interval = '1m' AND epoch_ms(open_time) >= {low} AND epoch_ms(open_time) < {high} "
+            "ORDER BY open_time",
+        )
+        truth = sim.market.klines(symbol, "1m", low, high, as_of_ms=high)
+        want = [(b.open_ms, *(float(v) for v in (b.open, b.high, b.low, b.close, b.volume))) for b in truth]
+        got = [(as_ms(r["open_time"]), r["open"], r["high"], r["low"], r["close"], r["volume"]) for r in rows]
+        assert len(got) == 1440 and got == want, (symbol, len(got), len(want))
 
 
 def _recording_for(sim: Simulator, symbols: list[str], connections: int, ms: int) -> bool:
