@@ -221,14 +221,16 @@ class Supervisor:
             assert child.popen is not None
             send_signal(child.popen, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while any(c.popen.poll() is None for c in running if c.popen) and time.monotonic() < deadline:
+        # a group outlives its leader while what the leader left (a killed recorder's converter) finishes
+        while time.monotonic() < deadline and (
+            any(c.popen.poll() is None for c in running if c.popen) or any(map(has_members, self.groups))
+        ):
             time.sleep(0.05)
         for group in sorted(self.groups):
-            kill_group(group)  # the stragglers, and what a killed child left behind (its converter)
+            kill_group(group)  # the stragglers at the deadline, with whatever they started
         for child in running:
             assert child.popen is not None
-            child.popen.wait()
-            if child.popen.returncode not in (0, -signal.SIGTERM):
+            if child.popen.wait() == -signal.SIGKILL:
                 log.warning("%s: did not stop in %.1f s; killed", child.part.name, timeout_s)
             self._ended_quietly(child)
         self.write_state(stopped=True)
