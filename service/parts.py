@@ -41,7 +41,9 @@ def parts(
         found.append(Part(name, None, _poll(base, index, supports), _entry_symbols("polls", index)))
     for index, entry in enumerate(config.backfills):
         label = " ".join(filter(None, ("backfill", entry["dataset"], entry["interval"])))
-        found.append(Part(_unique(label, names), entry["every"], _backfill(base, index, supports)))
+        backfill = _backfill(base, index, supports)
+        symbols = _entry_symbols("backfills", index)
+        found.append(Part(_unique(label, names), entry["every"], backfill, symbols))
     if config.heal["every"] is not None:
         found.append(Part("heal", config.heal["every"], _heal(base, supports)))
     if config.compact["every"] is not None:

@@ -55,11 +55,12 @@ class Child:
     def is_running(self) -> bool:
         return self.popen is not None
 
-    def summary(self, wall_offset: float) -> dict[str, Any]:
+    def summary(self, config: ServiceConfig, wall_offset: float) -> dict[str, Any]:
         """The child's entry in state/service.json (times as epoch seconds)."""
         entry: dict[str, Any] = {
             "kind": "every" if self.part.every_s is not None else "long-running",
             "pid": None if self.popen is None else self.popen.pid,
+            "symbols": self.part.symbols(config),
             "starts": self.starts,
             "restarts": max(0, self.starts - 1) if self.part.every_s is None else 0,
             "failures": self.failures,
@@ -242,7 +243,7 @@ class Supervisor:
 
     def write_state(self, stopped: bool = False) -> None:
         self._written = time.monotonic()
-        children = {c.part.name: c.summary(self._wall_offset) for c in self.children}
+        children = {c.part.name: c.summary(self.config, self._wall_offset) for c in self.children}
         write_state(self.state_path, os.getpid(), self.config.path, self.started_wall, children, stopped)
 
 
