@@ -307,10 +307,17 @@ def serve(
     if not found:
         raise ConfigError(f"config {config.path}: nothing to run: add [record], [[poll]] or [[backfill]]")
     stop, reload = threading.Event(), threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: reload.set())
-    with service_lock(data_dir):
-        supervisor = Supervisor(config, found, data_dir / STATE_FILE, child_env(config, dict(os.environ)))
-        supervisor.run(stop, reload)
+    with service_lock(data_dir):  # before the handlers: a refused second run leaves them as they were
+        previous = {
+            signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        }
+        try:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signal.SIGHUP, lambda *_: reload.set())
+            supervisor = Supervisor(config, found, data_dir / STATE_FILE, child_env(config, dict(os.environ)))
+            supervisor.run(stop, reload)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     log.info("run: stopped")

@@ -195,3 +195,13 @@ def test_the_config_error_class_is_one_line() -> None:
     with pytest.raises(ConfigError) as raised:
         load(Path("/nonexistent/bingx.toml"))
     assert "\n" not in str(raised.value)
+
+
+def test_a_second_run_on_one_data_dir_is_refused(tmp_path: Path) -> None:
+    from service.state import service_lock
+
+    (tmp_path / "data").mkdir()
+    with service_lock(tmp_path / "data"):
+        code, output = _run(tmp_path, GOOD)
+    assert code == 1 and "is in use by another `run` (pid " in output, output
+    assert len(output.strip().splitlines()) == 1, output
