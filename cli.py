@@ -97,9 +97,19 @@ class Cli(click.Group):
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
+@click.option(
+    "--log-format",
+    envvar="BINGX_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line (time, level, logger, message) for log shippers.",
+)
 @click.version_option(package_name="bingx-recorder")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path, rest_url: str, ws_url: str, log_level: str) -> None:
+def main(
+    ctx: click.Context, data_dir: Path, rest_url: str, ws_url: str, log_level: str, log_format: str
+) -> None:
     """Record BingX USDT-M perpetual futures market data into a Parquet lake and query it with DuckDB.
 
     \b
@@ -108,9 +118,9 @@ def main(ctx: click.Context, data_dir: Path, rest_url: str, ws_url: str, log_lev
       bingx-recorder record --symbols BTC-USDT --channels trade,kline_1m --duration 60
       bingx-recorder sql "SELECT count(*) FROM trades"
     """
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+    from exchange.logs import configure
+
+    configure(log_level, log_format)
     ctx.obj = Settings(
         data_dir=data_dir,
         rest_url=rest_url.rstrip("/"),
@@ -581,6 +591,63 @@ def status(settings: Settings, url: str | None, as_json: bool) -> None:
         click.echo(json.dumps(document, indent=1, sort_keys=True))
         return
     click.echo(screen.render(document, time.time(), where, alive, service))
+
+
+# --- service commands: run ---
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The service's TOML file; deploy/bingx.toml has every key, commented.",
+)
+@click.pass_obj
+def run(settings: Settings, config_path: Path) -> None:
+    """Run the recorder, polls, backfills, healing and compaction as one supervised service.
+
+    Each part is a child process, an ordinary record / poll / backfill / heal / compact command built from
+    the config: the recorder and the polls are restarted with backoff when they die; backfill, heal and
+    compact run on their schedules, one of each at a time. The recorder runs with --no-heal and
+    --compact-every 0: under run, healing and compaction are the service's. SIGTERM or SIGINT stops every
+    part within stop_timeout (exit 0); SIGHUP re-reads the symbol lists (a bad file is logged and the
+    running config kept). <data-dir>/state/service.json says what runs, its pids, restarts and last runs.
+
+    \b
+    Example:
+      bingx-recorder run --config deploy/bingx.toml
+      kill -HUP "$(jq .pid data/state/service.json)"   # after editing record.symbols
+    """
+    import sys
+    from dataclasses import replace
+
+    from exchange.logs import configure, current_format
+    from service.config import ConfigError, load
+    from service.run import serve
+    from service.state import ServiceRunning
+
+    try:
+        config = load(config_path.absolute())  # SIGHUP re-reads it, and state/service.json names it
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    top = config.top
+    level = top["log_level"] or logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    fmt = top["log_format"] or current_format()
+    configure(level, fmt)
+    data_dir = writable_data_dir(replace(settings, data_dir=Path(top["data_dir"] or settings.data_dir)))
+    flags = {"data_dir": str(data_dir), "rest_url": settings.rest_url, "ws_url": settings.ws_url}
+    try:
+        serve(config, {**flags, "log_level": level, "log_format": fmt}, data_dir, _has_flag, sys.executable)
+    except (ConfigError, ServiceRunning) as error:
+        raise UserError(str(error)) from None
+
+
+def _has_flag(command: str, flag: str) -> bool:
+    """Whether this build's `command` ("": the global options) takes --flag (run passes lake and shard on)."""
+    found = main if not command else main.commands.get(command)
+    return found is not None and any(param.name == flag for param in found.params)
 
 
 # --- book commands: books, book ---

@@ -215,7 +215,7 @@ def poll(
             summary.rejected += rejected
             if on_round is not None:
                 on_round(rows, files)
-            log.info("poll %s: %d rows", snapshot.name, rows)
+            log.debug("poll %s: %d rows", snapshot.name, rows)  # a line a round: too many under `run`
         summary.rounds += 1
         if every_s is None or (rounds is not None and summary.rounds >= rounds):
             break

@@ -23,7 +23,8 @@ class Reporter(Protocol):
 
 
 class LogReporter:
-    """One log line per series start and finish, and at most one per `every_s` seconds while running."""
+    """One log line per series finish (a start, and a finish with no rows, at debug: a scheduled run under
+    `run` must not log two lines per symbol), and at most one per `every_s` seconds while running."""
 
     def __init__(self, every_s: float = 10.0) -> None:
         self.every_s = every_s
@@ -32,7 +33,7 @@ class LogReporter:
         self._lock = threading.Lock()
 
     def start(self, label: str, total_ms: int) -> None:
-        log.info("%s: backfilling %.1f hours", label, total_ms / 3_600_000)
+        log.debug("%s: backfilling %.1f hours", label, total_ms / 3_600_000)
         with self._lock:
             self._last[label] = time.monotonic()
             self._totals[label] = (0, 0)
@@ -50,7 +51,8 @@ class LogReporter:
     def finish(self, label: str) -> None:
         with self._lock:
             total_rows, total_pages = self._totals.pop(label, (0, 0))
-        log.info("%s: done, %d rows, %d pages", label, total_rows, total_pages)
+        level = logging.INFO if total_rows else logging.DEBUG
+        log.log(level, "%s: done, %d rows, %d pages", label, total_rows, total_pages)
 
 
 class RichReporter:

@@ -27,6 +27,7 @@ import orjson
 import pyarrow as pa
 
 from books.tracker import SnapshotOptions
+from exchange.logs import FORMAT_ENV, configure, current_format
 from recorder.convert import Converter
 from storage.lake import WRITTEN
 
@@ -261,6 +262,7 @@ class ConverterProcess:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+            FORMAT_ENV: current_format(),  # the converter logs as the recorder does (--log-format)
         }
         self._finishing = False
         self._child = subprocess.Popen(
@@ -373,7 +375,7 @@ def _main(argv: list[str]) -> None:
     )
     book_snapshots = SnapshotOptions(*orjson.loads(argv[5])) if len(argv) > 5 and argv[5] else None
     on_resync, on_sealed = _resync_writer(int(argv[6])) if len(argv) > 6 else (None, None)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(level)  # the parent's --log-format reaches us as BINGX_LOG_FORMAT
     # Ctrl-C and systemd's SIGTERM reach the whole group: the parent decides, by closing our stdin
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
