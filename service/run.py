@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -91,6 +92,7 @@ class Supervisor:
         self.started_wall = time.time()
         self._wall_offset = time.time() - now
         self._written = 0.0
+        self.on_ended: Callable[[int], object] | None = None  # told each child's pid when it ends
 
     def run(self, stop: threading.Event, reload: threading.Event) -> None:
         """Supervise until stop is set, then stop every child (SIGTERM, SIGKILL at the stop timeout)."""
@@ -159,6 +161,8 @@ class Supervisor:
         assert child.popen is not None and child.started_at is not None
         code, pid = child.popen.returncode, child.popen.pid
         child.popen = None
+        if self.on_ended is not None:
+            self.on_ended(pid)
         ran = now - child.started_at
         child.last = {"pid": pid, "code": code, "at": round(time.time(), 3), "ran_s": round(ran, 3)}
         if child.part.every_s is not None:
@@ -289,6 +293,20 @@ def _results(child: Child, stream: IO[bytes]) -> None:
     threading.Thread(target=read, name=f"{child.part.name} output", daemon=True).start()
 
 
+def _metrics(address: str, data_dir: Path, env: dict[str, str]) -> Any:
+    """Start the service's metrics server over its children's multiprocess files (set in their env)."""
+    directory = data_dir / "state" / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)  # a previous run's pids are not this run's processes
+    directory.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    from service.metrics import BadAddress, serve  # after the variable: prometheus-client reads it at import
+
+    try:
+        return serve(address, data_dir, multiprocess=True)
+    except BadAddress as error:
+        raise ConfigError(f"config {address!r}: {error}") from None
+
+
 def serve(
     config: ServiceConfig,
     settings: dict[str, str],
@@ -298,7 +316,8 @@ def serve(
 ) -> None:
     """Supervise the config's children until SIGTERM/SIGINT (SIGHUP reloads symbols); return on a clean stop.
 
-    A metrics server (issue 16 item 2) starts here, before the supervisor, when config.metrics is set.
+    With config.metrics, one server here shows every child's metrics (prometheus-client's multiprocess
+    mode: the children write theirs into state/metrics/, emptied at each start) and the recorder's /health.
     """
     from service.parts import base_argv, child_env, parts
     from service.state import STATE_FILE, service_lock
@@ -315,8 +334,18 @@ def serve(
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: stop.set())
             signal.signal(signal.SIGHUP, lambda *_: reload.set())
-            supervisor = Supervisor(config, found, data_dir / STATE_FILE, child_env(config, dict(os.environ)))
-            supervisor.run(stop, reload)
+            env = child_env(config, dict(os.environ))
+            server = _metrics(config.metrics, data_dir, env) if config.metrics else None
+            supervisor = Supervisor(config, found, data_dir / STATE_FILE, env)
+            if server is not None:
+                from service.metrics import forget
+
+                supervisor.on_ended = forget
+            try:
+                supervisor.run(stop, reload)
+            finally:
+                if server is not None:
+                    server.close()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,15 +26,17 @@ from service.state import STATE_FILE, read_state
 from simulator import Simulator
 from tests.conftest import as_ms
 from tests.recorder.conftest import query, wait_for
+from tests.service.test_metrics import health, per_channel, scrape, until
 
 ROOT = Path(__file__).parents[2]
 SYMBOLS = ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
 IN_FLIGHT_MS = 1500  # frames sent this close to a kill or a stop may still be in a socket buffer
 
 
-def _config(sim: Simulator, data_dir: Path, symbols: list[str]) -> str:
+def _config(sim: Simulator, data_dir: Path, symbols: list[str], metrics: str) -> str:
     return f"""
 data_dir = "{data_dir}"
+metrics = "{metrics}"
 rest_url = "{sim.rest_url}"
 ws_url = "{sim.ws_url}"
 log_format = "json"
@@ -91,7 +94,10 @@ def test_run_supervises_every_part_survives_a_kill_reloads_symbols_and_stops_in_
     data_dir, config = tmp_path / "data", tmp_path / "bingx.toml"
     log_path = tmp_path / "run.log"
     with Simulator(symbols=SYMBOLS, seed=16, trades_per_second=5.0, ping_interval_s=1.0) as sim:
-        config.write_text(_config(sim, data_dir, SYMBOLS))
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            metrics = f"127.0.0.1:{free.getsockname()[1]}"
+        config.write_text(_config(sim, data_dir, SYMBOLS, metrics))
         with log_path.open("wb") as log:
             service = subprocess.Popen(
                 [sys.executable, "-m", "cli", "run", "--config", str(config)],
@@ -101,7 +107,7 @@ def test_run_supervises_every_part_survives_a_kill_reloads_symbols_and_stops_in_
                 stderr=subprocess.STDOUT,
             )
         try:
-            signals = _exercise(sim, service, data_dir, config, log_path)
+            signals = _exercise(sim, service, data_dir, config, log_path, f"http://{metrics}")
         finally:
             if service.poll() is None:
                 service.kill()
@@ -117,13 +123,21 @@ def test_run_supervises_every_part_survives_a_kill_reloads_symbols_and_stops_in_
 
 
 def _exercise(
-    sim: Simulator, service: subprocess.Popen[bytes], data_dir: Path, config: Path, log_path: Path
+    sim: Simulator, service: subprocess.Popen[bytes], data_dir: Path, config: Path, log_path: Path, url: str
 ) -> list[int]:
     """Kill, reload and stop the service; return the market times (ms) of the signals that cut sockets."""
     lake = data_dir / "lake"
     topics = [f"{s}@{c}" for s in SYMBOLS for c in ("trade", "kline_1m")]
     wait_for(lambda: all(sim.ledger.counts.get(t, 0) >= 3 for t in topics) and _has_trades(lake), 60)
     first = _child(data_dir, "record")["pid"]
+    # The service's one metrics server sums its children's: the recorder's frames, the polls' requests.
+    until(
+        lambda: per_channel(scrape(url).get("bingx_recorder_frames_received_total", {})).get("trade"),
+        20,
+        "frames",
+    )
+    before = per_channel(scrape(url)["bingx_recorder_frames_received_total"])["trade"]
+    assert until(lambda: health(url)[0] == 200, 20, "/health 200 while every topic flows")
     killed_ms = sim.ws.clock()
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: _child(data_dir, "record").get("pid") not in (None, first), 30)
@@ -131,6 +145,10 @@ def _exercise(
     assert record["restarts"] == 1 and record["failures"] == 1 and record["last_exit"]["code"] == -9, record
     second = record["pid"]
     wait_for(lambda: _recording_for(sim, SYMBOLS, 2, 3000), 30)
+    frames = lambda: per_channel(scrape(url)["bingx_recorder_frames_received_total"])["trade"]  # noqa: E731
+    until(
+        lambda: frames() > before, 20, "a dead child's counts stay in the sum and the new one's add to them"
+    )
 
     good = config.read_text()
     config.write_text(good.replace("silence_timeout = 6.0", "silence_timeout = 1.0", 1))
