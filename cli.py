@@ -37,10 +37,22 @@ class Settings:
     # Optional: market data needs no key; historicalTrades accepts one. From the environment only.
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
+    lake_uri: str | None = None  # --lake: a path or s3://bucket/prefix; None is <data-dir>/lake
 
     @property
-    def lake(self) -> Path:
-        return self.data_dir / "lake"
+    def lake(self) -> str:
+        """Where the lake is: a local path or an object-store URI (what DuckDB's views read)."""
+        return self.lake_uri or str(self.data_dir / "lake")
+
+    def open_lake(self, tag: str = "") -> Any:
+        """The lake (storage.lake.Lake); one line if it is on an object store this install cannot reach."""
+        from storage.lake import Lake
+        from storage.objectstore import ObjectStoreUnavailable
+
+        try:
+            return Lake.from_uri(self.lake, tag)
+        except ObjectStoreUnavailable as error:
+            raise UserError(str(error)) from None
 
 
 def writable_data_dir(settings: Settings) -> Path:
@@ -89,6 +101,14 @@ class Cli(click.Group):
     type=click.Path(file_okay=False, path_type=Path),
     help="Where journal/, lake/ and state/ live.",
 )
+@click.option(
+    "--lake",
+    "lake_uri",
+    envvar="BINGX_LAKE",
+    metavar="URI",
+    help="Where the Parquet lake lives: a path or s3://bucket/prefix (AWS_* environment for the endpoint "
+    "and credentials) [<data-dir>/lake]. Journal, state and locks stay in --data-dir.",
+)
 @click.option("--rest-url", envvar="BINGX_REST_URL", default=LIVE_REST_URL, show_default=True)
 @click.option("--ws-url", envvar="BINGX_WS_URL", default=LIVE_WS_URL, show_default=True)
 @click.option(
@@ -99,7 +119,9 @@ class Cli(click.Group):
 )
 @click.version_option(package_name="bingx-recorder")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path, rest_url: str, ws_url: str, log_level: str) -> None:
+def main(
+    ctx: click.Context, data_dir: Path, lake_uri: str | None, rest_url: str, ws_url: str, log_level: str
+) -> None:
     """Record BingX USDT-M perpetual futures market data into a Parquet lake and query it with DuckDB.
 
     \b
@@ -107,6 +129,7 @@ def main(ctx: click.Context, data_dir: Path, rest_url: str, ws_url: str, log_lev
       bingx-recorder simulate &                      # a local BingX, prints the URLs to use
       bingx-recorder record --symbols BTC-USDT --channels trade,kline_1m --duration 60
       bingx-recorder sql "SELECT count(*) FROM trades"
+      AWS_ENDPOINT_URL=http://127.0.0.1:9000 bingx-recorder --lake s3://bucket/bingx sql "SELECT 1"
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
@@ -117,6 +140,7 @@ def main(ctx: click.Context, data_dir: Path, rest_url: str, ws_url: str, log_lev
         ws_url=ws_url,
         api_key=os.environ.get("BINGX_API_KEY") or None,
         api_secret=os.environ.get("BINGX_API_SECRET") or None,
+        lake_uri=lake_uri or None,
     )
 
 
@@ -263,10 +287,12 @@ def views(settings: Settings, database: Path) -> None:
     """
     import duckdb
 
+    from storage.objectstore import register_filesystems
     from storage.views import broken_views, create_views
 
     try:
         with duckdb.connect(str(database)) as con:
+            register_filesystems(con, settings.lake)  # s3://: a reader must register it too (README)
             names = create_views(con, settings.lake)
             broken = broken_views(con)
     except duckdb.Error as error:
@@ -304,7 +330,9 @@ def check(settings: Settings, dry_run: bool, deep: bool) -> None:
     """
     from storage.check import QUARANTINE, quarantine, unreadable_files
 
-    lake = existing_data_dir(settings) / "lake"
+    if settings.lake_uri is not None and "://" in settings.lake_uri:
+        raise UserError(f"check reads a local lake's files; --lake {settings.lake_uri} is not one")
+    lake = existing_data_dir(settings) / "lake" if settings.lake_uri is None else Path(settings.lake_uri)
     if not lake.is_dir():
         click.echo(f"check: no lake under {settings.data_dir} yet: nothing to check")
         return
@@ -454,6 +482,11 @@ def simulate(
     help="Heal closed outage windows from REST while recording [on] (see `heal`).",
 )
 @click.option(
+    "--shard",
+    metavar="I/N",
+    help="Record shard I of N: the symbols whose stable name hash mod N is I (recorder/shards.py) [0/1].",
+)
+@click.option(
     "--compact-every",
     type=float,
     help="Seconds between compactions of closed days in the background [600]; 0 turns it off.",
@@ -485,6 +518,7 @@ def record(settings: Settings, /, **flags: Any) -> None:
       bingx-recorder record --config record.toml    # symbols = "all"  channels = ["trade", "bookTicker"]
       BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder record --account --duration 3600
       bingx-recorder record --symbols BTC-USDT --channels incrDepth,depth20@500ms --book-snapshots 25@100ms
+      bingx-recorder --data-dir /srv/a --lake s3://bucket/bingx record --shard 0/2 --symbols all --channels trade
 
     With incrDepth, books are kept from it as it is recorded: a repeated or backward update id, an update
     before the snapshot, a crossed book or a disagreement with depth<N> frames for longer than
@@ -498,7 +532,9 @@ def record(settings: Settings, /, **flags: Any) -> None:
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     keys = credentials(settings, flags.get("config")) if flags.get("account") else None
-    endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level, keys)
+    endpoints = Endpoints(
+        settings.data_dir, settings.rest_url, settings.ws_url, level, keys, settings.lake_uri or ""
+    )
     try:
         # every argument checked before the data dir is touched
         checked = {key: value for key, value in flags.items() if key != "account"}
@@ -567,7 +603,7 @@ def books(
         wanted = parse_symbols(symbols)
     except ValueError as error:
         raise UserError(str(error)) from None
-    lake = Lake(settings.lake)
+    lake = settings.open_lake()
     if not lake.files("book_updates"):
         raise UserError(
             f"no book_updates in {settings.lake}: record incrDepth first (record --channels incrDepth)"
@@ -605,7 +641,7 @@ def book(settings: Settings, symbol: str, at: str, levels: int | None, fmt: str)
     from books.rebuild import BookUnknown, book_at
 
     try:
-        found = book_at(settings.data_dir, symbol, at, levels)
+        found = book_at(settings.open_lake(), symbol, at, levels)
     except (BookUnknown, ValueError) as error:
         raise UserError(str(error)) from None
     if fmt == "json":
@@ -692,7 +728,7 @@ def backfill(
     reporter: Reporter = RichReporter() if rich else LogReporter()
     with RestClient(settings.rest_url, limiter=rest_budget(settings)) as client:
         state = default_state(settings.data_dir)
-        lake = Lake(settings.lake)
+        lake = settings.open_lake()
         job = Job(client, lake, state, workers=workers, reporter=reporter, flush_rows=flush_rows)
         try:
             if isinstance(reporter, RichReporter):
@@ -770,7 +806,7 @@ def poll(
         except Stopped:
             click.echo(PollSummary(snapshot).line())
             return
-        lake = Lake(settings.lake)
+        lake = settings.open_lake()
         summary = poll_snapshots(client, lake, chosen, wanted, every_s=every, count=count, stop=stop)
     if summary.rounds and summary.failed == summary.rounds:
         raise UserError(f"poll {snapshot}: all {summary.rounds} rounds failed; last: {summary.last_error}")
@@ -829,7 +865,7 @@ def _backfill_income(settings: Settings, since: str | None, until: str | None) -
     with signed_client(settings) as client:
         now_ms = int(client.wall_clock() * 1000)
         state = State(settings.data_dir / "state")
-        summary = backfill_income(client, Lake(settings.lake), state, since_ms, until_ms, now_ms)
+        summary = backfill_income(client, settings.open_lake(), state, since_ms, until_ms, now_ms)
     click.echo(summary.line())
 
 
@@ -847,7 +883,7 @@ def _poll_account(settings: Settings, name: str, every: float | None, count: int
     with signed_client(settings) as client:
         snapshot = ACCOUNT_SNAPSHOTS[name]
         summary = poll_snapshots(
-            client, Lake(settings.lake), snapshot, None, every_s=every, count=count, stop=stop
+            client, settings.open_lake(), snapshot, None, every_s=every, count=count, stop=stop
         )
     click.echo(summary.line())
 
@@ -927,7 +963,7 @@ def run_heal(
             and (until is None or o.start < until)
         ]
     with RestClient(settings.rest_url, limiter=rest_budget(settings)) as client:
-        healer = Healer(client, Lake(settings.lake), default_state(settings.data_dir))
+        healer = Healer(client, settings.open_lake(), default_state(settings.data_dir))
         return healer.run(plan(found, datasets), dry_run=dry_run)
 
 
@@ -965,7 +1001,7 @@ def show_parity(settings: Settings, symbols: list[str] | None, fmt: str) -> None
     from storage.views import connect
 
     with connect(settings.lake) as con:
-        found = parity(con, Lake(settings.lake), default_state(settings.data_dir), symbols)
+        found = parity(con, settings.open_lake(), default_state(settings.data_dir), symbols)
     click.echo(json.dumps(found.as_json(), indent=2) if fmt == "json" else found.lines())
 
 
@@ -1131,7 +1167,7 @@ def compact(
     chosen = _datasets(datasets, compactable())
     try:
         summary = run_compact(
-            Lake(settings.lake), chosen, cut, grace_s=grace, dry_run=dry_run, clock=time.time
+            settings.open_lake(), chosen, cut, grace_s=grace, dry_run=dry_run, clock=time.time
         )
     except LeaseHeld as error:
         raise UserError(str(error)) from None
@@ -1179,7 +1215,7 @@ def prune(
         raise UserError("--datasets and --keep-data go together")
     names = [dataset.name for dataset in _datasets(datasets, [])]
     try:
-        pruned = run_prune(Lake(settings.lake), keep_raw, journal_archive, names, keep_data, dry_run)
+        pruned = run_prune(settings.open_lake(), keep_raw, journal_archive, names, keep_data, dry_run)
     except LeaseHeld as error:
         raise UserError(str(error)) from None
     for path in pruned.paths:
@@ -1213,7 +1249,7 @@ def rebuild(settings: Settings, datasets: str, since: str, until: str | None, gr
 
     first = _day(since, "--since")
     last = _day(until, "--until") if until else datetime.now(UTC).date()
-    lake = Lake(settings.lake)
+    lake = settings.open_lake()
     for dataset in _datasets(datasets, []):
         try:
             done = run_rebuild(lake, dataset, first, last, grace_s=grace)

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from books.tracker import SnapshotOptions
 from recorder.convert import Converter
+from storage.lake import lake_at
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def convert_until(
     on_resync: Callable[[str, str], None] | None = None,
     retry_s: float = RETRY_S,
     make: Callable[..., Converter] = Converter,  # a test passes one whose disk fills up
+    *,
+    lake: tuple[str, str] = ("", ""),  # (--lake URI or "" for <data-dir>/lake, the file-name tag)
 ) -> Converter:
     """Convert the journal as it grows, sealing every interval; once `finish` is set, catch up (for at most
     grace_s, the last seal included) and return. `on_resync(topic, reason)`: a book needs a resubscribe.
@@ -69,7 +72,13 @@ def convert_until(
     and retries every `retry_s`; any other error is raised (the recorder restarts this converter).
     """
     with exclusive(data_dir):
-        converter = make(data_dir, archive=archive, book_snapshots=book_snapshots, on_resync=on_resync)
+        converter = make(
+            data_dir,
+            lake=lake_at(data_dir, *lake),
+            archive=archive,
+            book_snapshots=book_snapshots,
+            on_resync=on_resync,
+        )
         try:
             _convert(converter, finish, grace_s, seal_interval_s, retry_s)
             _seal_last(converter)
@@ -153,12 +162,14 @@ class ConverterThread:
         seal_interval_s: float = SEAL_INTERVAL_S,
         book_snapshots: SnapshotOptions | None = None,
         on_resync: Callable[[str, str], None] | None = None,
+        lake: tuple[str, str] = ("", ""),
     ) -> None:
         self._finish = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run,
             args=(data_dir, self._finish, grace_s, archive, seal_interval_s, book_snapshots, on_resync),
+            kwargs={"lake": lake},
             name="converter",
             daemon=True,
         )
@@ -174,9 +185,9 @@ class ConverterThread:
             return None
         return f"{type(self._error).__name__}: {self._error}" if self._error else "it returned"
 
-    def _run(self, *args: Any) -> None:
+    def _run(self, *args: Any, **kwargs: Any) -> None:
         try:
-            convert_until(*args)
+            convert_until(*args, **kwargs)
         except Exception as error:  # reported through death(): the recorder restarts it
             self._error = error
             log.exception("converter: failed")
@@ -198,6 +209,7 @@ class ConverterProcess:
         seal_interval_s: float = SEAL_INTERVAL_S,
         book_snapshots: SnapshotOptions | None = None,
         on_resync: Callable[[str, str], None] | None = None,
+        lake: tuple[str, str] = ("", ""),
     ) -> None:
         # The resync channel: the child writes one JSON line [topic, reason] per resync to a pipe that a
         # thread here reads and hands to `on_resync` (the connection that owns the topic resubscribes).
@@ -220,6 +232,7 @@ class ConverterProcess:
                 str(seal_interval_s),
                 _books_argument(book_snapshots),
                 str(write_fd),
+                *lake,
             ],
             stdin=subprocess.PIPE,
             env=env,
@@ -300,6 +313,7 @@ def _main(argv: list[str]) -> None:
     )
     book_snapshots = SnapshotOptions(*orjson.loads(argv[5])) if len(argv) > 5 and argv[5] else None
     on_resync = _resync_writer(int(argv[6])) if len(argv) > 6 else None
+    lake = (argv[7], argv[8]) if len(argv) > 8 else ("", "")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Ctrl-C and systemd's SIGTERM reach the whole group: the parent decides, by closing our stdin
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -329,7 +343,14 @@ def _main(argv: list[str]) -> None:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     convert_until(
-        data_dir, finish, grace_s, Path(archive) if archive else None, seal_s, book_snapshots, on_resync
+        data_dir,
+        finish,
+        grace_s,
+        Path(archive) if archive else None,
+        seal_s,
+        book_snapshots,
+        on_resync,
+        lake=lake,
     )
 
 

@@ -251,6 +251,11 @@ class Lake:
                 os.close(handle)
 
 
+def lake_at(data_dir: Path, uri: str = "", tag: str = "") -> Lake:
+    """The lake of a data dir: `uri` (a path, or s3://bucket/prefix) if given, else `<data_dir>/lake`."""
+    return Lake.from_uri(uri, tag) if uri else Lake(data_dir / "lake", tag=tag)
+
+
 @dataclass
 class _Part:
     """A file being written: its final and temporary paths, the open handle and Parquet writer."""

@@ -1,5 +1,5 @@
 """The lake on a real local S3 server (moto): the same seeded lake written locally and to a bucket gives
-the same views before and after compaction; nothing half-written becomes an object; the lease is exclusive."""
+the same views before and after compaction; nothing half-written becomes an object; one lease holder."""
 
 from __future__ import annotations
 
