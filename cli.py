@@ -518,7 +518,7 @@ def record(settings: Settings, /, **flags: Any) -> None:
       bingx-recorder record --config record.toml    # symbols = "all"  channels = ["trade", "bookTicker"]
       BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder record --account --duration 3600
       bingx-recorder record --symbols BTC-USDT --channels incrDepth,depth20@500ms --book-snapshots 25@100ms
-      bingx-recorder --data-dir /srv/a --lake s3://bucket/bingx record --shard 0/2 --symbols all --channels trade
+      bingx-recorder --data-dir /srv/a --lake s3://bkt/bingx record --shard 0/2 --symbols all --channels trade
 
     With incrDepth, books are kept from it as it is recorded: a repeated or backward update id, an update
     before the snapshot, a crossed book or a disagreement with depth<N> frames for longer than
@@ -596,7 +596,6 @@ def books(
     from books.tracker import SnapshotOptions
     from books.validate import validate as validate_books
     from schemas import DATASETS
-    from storage.lake import Lake
 
     try:
         since_ms, until_ms = parse_window(since, until)
@@ -708,7 +707,6 @@ def backfill(
     from backfill.progress import LogReporter, Reporter, RichReporter
     from backfill.series import SERIES
     from exchange.rest import RestClient
-    from storage.lake import Lake
 
     if series == "income":  # the account's own history: signed, no symbols (backfill/account.py)
         _backfill_income(settings, since, until)
@@ -786,7 +784,6 @@ def poll(
     from backfill.poll import SNAPSHOTS, PollSummary, Stopped, interruptible_sleep
     from backfill.poll import poll as poll_snapshots
     from exchange.rest import RestClient
-    from storage.lake import Lake
 
     if count is not None and every is None:
         raise UserError("--count needs --every (without it, poll takes one snapshot)")
@@ -855,7 +852,6 @@ def signed_client(settings: Settings, config: Path | None = None) -> Any:
 def _backfill_income(settings: Settings, since: str | None, until: str | None) -> None:
     from backfill.account import backfill_income
     from backfill.arguments import parse_window
-    from storage.lake import Lake
     from storage.state import State
 
     try:
@@ -875,7 +871,6 @@ def _poll_account(settings: Settings, name: str, every: float | None, count: int
 
     from backfill.account import ACCOUNT_SNAPSHOTS
     from backfill.poll import poll as poll_snapshots
-    from storage.lake import Lake
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -950,7 +945,6 @@ def run_heal(
     from backfill.job import default_state
     from exchange.rest import RestClient
     from storage.gaps import outages
-    from storage.lake import Lake
     from storage.views import connect
 
     since, until = window
@@ -997,7 +991,6 @@ def show_parity(settings: Settings, symbols: list[str] | None, fmt: str) -> None
 
     from backfill.job import default_state
     from report.parity import parity
-    from storage.lake import Lake
     from storage.views import connect
 
     with connect(settings.lake) as con:
@@ -1156,7 +1149,6 @@ def compact(
 
     from storage.compact import compact as run_compact
     from storage.compact import compactable
-    from storage.lake import Lake
     from storage.lease import LeaseHeld
 
     cut = (
@@ -1207,7 +1199,6 @@ def prune(
       bingx-recorder prune --keep-raw 3 --journal-archive ./data/archive
       bingx-recorder prune --datasets depth_snapshots --keep-data 30
     """
-    from storage.lake import Lake
     from storage.lease import LeaseHeld
     from storage.retention import prune as run_prune
 
@@ -1242,7 +1233,6 @@ def rebuild(settings: Settings, datasets: str, since: str, until: str | None, gr
     """
     from datetime import UTC, datetime
 
-    from storage.lake import Lake
     from storage.lease import LeaseHeld
     from storage.rebuild import RebuildError
     from storage.rebuild import rebuild as run_rebuild

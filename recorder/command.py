@@ -17,9 +17,9 @@ from exchange.errors import ExchangeError, FatalError
 from recorder.connection import ConnectionOptions
 from recorder.process import SEAL_INTERVAL_S
 from recorder.runner import Recorder, RecordOptions, check_symbols, tradable_symbols
+from recorder.shards import Shard
 from recorder.topics import TopicError, check_channels
 from storage.compact import Compactor
-from recorder.shards import Shard
 from storage.lake import Lake, lake_at
 
 log = logging.getLogger(__name__)
