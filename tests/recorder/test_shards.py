@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -119,6 +121,12 @@ def test_two_shards_on_one_lake_record_disjoint_symbols_whose_union_is_every_sym
     assert packed.exit_code == 0, packed.output
     assert all("/compacted-" in path for path in Lake(lake).files("trades"))
     assert _trades(lake) == trades_sent
+    # coverage over the union, from either shard's data dir: every symbol's trade topic is there
+    report = CliRunner().invoke(
+        main, ["--data-dir", str(tmp_path / "host1"), "--lake", str(lake), "coverage", "--format", "csv"]
+    )
+    cells = list(csv.DictReader(io.StringIO(report.output)))
+    assert {cell["symbol"] for cell in cells if cell["dataset"] == "trades"} == set(SYMBOLS), report.output
 
 
 def _trades(lake: Path) -> dict[str, int]:
