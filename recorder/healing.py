@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,10 @@ class AutoHeal:
         every_s: float = HEAL_EVERY_S,
         datasets: Sequence[str] = HEALABLE,
         lake: str = "",  # --lake: a path or s3://...; "" is <data-dir>/lake
+        owns: Callable[[str], bool] | None = None,  # --shard: heal only this shard's symbols
     ) -> None:
         self.data_dir, self.rest_url, self.every_s, self.datasets = data_dir, rest_url, every_s, datasets
-        self.lake = lake
+        self.lake, self.owns = lake, owns
         self.passes = 0
         self.rows = 0
         self._stop = threading.Event()
@@ -85,6 +86,8 @@ class AutoHeal:
         with connect(lake.root) as con:
             recent = recent_sql(datetime.now(UTC) - RECENT) if self.passes else None
             found = outages(con) if recent is None else outages(con, recent)
+        # A shared lake shows every shard's outages; each shard heals its own, so no window is fetched twice
+        found = [outage for outage in found if self.owns is None or self.owns(outage.symbol)]
         limiter = SharedLimiter(self.data_dir / REST_BUDGET)
         with RestClient(self.rest_url, limiter=limiter) as client:
             healer = Healer(client, lake, State(self.data_dir / "state"))

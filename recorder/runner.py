@@ -222,7 +222,11 @@ class Recorder:
         from recorder.healing import AutoHeal
 
         return AutoHeal(
-            self.data_dir, self.options.heal_rest_url, self.options.heal_every_s, lake=self.options.lake
+            self.data_dir,
+            self.options.heal_rest_url,
+            self.options.heal_every_s,
+            lake=self.options.lake,
+            owns=self.options.shard.owns if self.options.shard.count > 1 else None,
         ).start()
 
     def lake(self) -> Any:

@@ -58,7 +58,8 @@ def register_filesystems(con: duckdb.DuckDBPyConnection, root: str = "") -> None
         opened = list(_OPENED.values())
     registered = set(con.list_filesystems())
     for fs in opened:
-        if fs.protocol[0] not in registered and f"{fs.protocol[0]}" not in registered:
+        name = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        if name not in registered:  # registering a name twice is an error (DuckDB 2.0.1)
             con.register_filesystem(fs)
 
 

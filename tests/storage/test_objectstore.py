@@ -14,8 +14,11 @@ from schemas import DATASETS
 from storage.compact import compact
 from storage.lake import Lake
 from storage.lease import Lease, LeaseHeld
+from storage.rebuild import rebuild
+from storage.retention import prune
 from storage.validation import table_from_rows
 from tests.storage.lakes import KLINES, TRADES, build, snapshot, trades
+from tests.storage.test_rebuild import _frames, _record, _wrong
 
 SEED = 20261202
 
@@ -71,3 +74,16 @@ def test_every_registry_view_reads_an_empty_lake_on_s3(s3_lake: str) -> None:
     with connect(s3_lake) as con:
         for name in DATASETS:
             assert con.sql(f"SELECT count(*) FROM {name}").fetchall() == [(0,)]
+
+
+def test_rebuild_and_prune_work_on_s3(tmp_path: Path, s3_lake: str) -> None:
+    frames = _frames(random.Random(SEED))
+    assert TRADES.from_stream is not None
+    right = _record(tmp_path / "right", frames, TRADES.from_stream)
+    lake = _record(Lake.from_uri(s3_lake), frames, _wrong)
+    assert snapshot(s3_lake) != snapshot(right.root)
+    done = rebuild(lake, TRADES, date(2024, 6, 1), date(2024, 6, 2), grace_s=0)
+    assert done.derived > 0 and snapshot(s3_lake) == snapshot(right.root), f"seed {SEED}"
+    pruned = prune(lake, keep_raw_days=7, today=date(2024, 6, 30))
+    assert pruned.paths and not lake.files("raw_messages")
+    assert snapshot(s3_lake) == snapshot(right.root)  # normalized data untouched
