@@ -134,6 +134,8 @@ def main(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    for name in ("botocore", "aiobotocore", "s3fs"):  # their DEBUG lines carry request headers (tokens)
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(log_level.upper())))
     ctx.obj = Settings(
         data_dir=data_dir,
         rest_url=rest_url.rstrip("/"),

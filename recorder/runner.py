@@ -54,9 +54,8 @@ class RecordOptions:
     # book_snapshots rows written live (None: off; books are still kept for resyncs at the default tolerance)
     book_snapshots: SnapshotOptions | None = None
     resubscribe_after_s: float = 5.0  # a topic is resubscribed for a resync at most this often
-    shard: Shard = field(
-        default_factory=Shard
-    )  # --shard i/n: this recorder's share of the symbols (recorder.shards)
+    # --shard i/n: this recorder's share of the symbols (recorder.shards)
+    shard: Shard = field(default_factory=Shard)
     lake: str = ""  # --lake: a path or s3://bucket/prefix; "" is <data-dir>/lake
 
 

@@ -56,7 +56,8 @@ class Lake:
         self.is_local = isinstance(self.filesystem, pafs.LocalFileSystem)
         # An object store (storage.objectstore): no rename, so files are spooled locally and uploaded whole.
         self.store = store
-        # In every new file's name ("<host>-<shard>"): recorders sharing a lake never make the same name.
+        # In every new file's name (recorder.shards.identity, "<host>.s0of2"): recorders sharing a lake
+        # (and started in the same millisecond) never make the same name.
         self.tag = tag
         text = str(root)
         self.root = os.path.abspath(text) if self.is_local else text.rstrip("/")
@@ -68,6 +69,8 @@ class Lake:
         from storage import objectstore
 
         if objectstore.is_object_store(uri):
+            scheme, _, rest = uri.partition("://")
+            uri = f"{scheme.lower()}://{rest}"  # the spelling the filesystem lists paths in
             filesystem, store = objectstore.open_filesystem(uri)
             return cls(uri, filesystem, store=store, tag=tag)
         if "://" not in uri:

@@ -94,3 +94,25 @@ def test_record_backfill_compact_and_query_a_lake_on_s3(tmp_path: Path, s3_lake:
         assert csv.output.split() == ["n", str(total["n"])]
     assert not (tmp_path / "lake").exists()  # the journal and state are local; the lake is only on S3
     assert (tmp_path / "journal").is_dir() and (tmp_path / "state").is_dir()
+
+
+def test_credentials_never_reach_the_log_even_at_debug(tmp_path: Path, s3_lake: str) -> None:
+    secret, token = "secret-4b1d9e0c7a", "token-9f2e6a1c3b"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": token}
+    argv = [
+        sys.executable,
+        "-m",
+        "cli",
+        "--data-dir",
+        str(tmp_path),
+        "--lake",
+        s3_lake,
+        "--log-level",
+        "DEBUG",
+    ]
+    done = subprocess.run(
+        [*argv, "sql", "SELECT count(*) AS n FROM trades"], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "0" in done.stdout.split()
+    assert secret not in done.stdout + done.stderr and token not in done.stdout + done.stderr
