@@ -3,6 +3,7 @@ together, and turns errors a user can act on into one line and exit code 1. Bugs
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -484,6 +485,12 @@ def simulate(
     help="Heal closed outage windows from REST while recording [on] (see `heal`).",
 )
 @click.option(
+    "--lake",
+    "record_lake",
+    metavar="URI",
+    help="The global --lake, also accepted here (a service passes it after `record`).",
+)
+@click.option(
     "--shard",
     metavar="I/N",
     help="Record shard I of N: the symbols whose stable name hash mod N is I (recorder/shards.py) [0/1].",
@@ -533,6 +540,9 @@ def record(settings: Settings, /, **flags: Any) -> None:
     from recorder.topics import TopicError
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    lake_uri = flags.pop("record_lake", None)
+    if lake_uri:
+        settings = dataclasses.replace(settings, lake_uri=lake_uri)
     keys = credentials(settings, flags.get("config")) if flags.get("account") else None
     endpoints = Endpoints(
         settings.data_dir, settings.rest_url, settings.ws_url, level, keys, settings.lake_uri or ""

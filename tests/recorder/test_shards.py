@@ -66,10 +66,12 @@ def test_the_identity_carries_host_and_shard_without_dashes() -> None:
 
 
 def _record(sim: Simulator, data_dir: Path, lake: Path, shard: str) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "cli", "--data-dir", str(data_dir), "--lake", str(lake)]
+    # shard 0 gives --lake before the command (the global option), shard 1 after it (as a service does)
+    where = ["--lake", str(lake)]
+    argv = [sys.executable, "-m", "cli", "--data-dir", str(data_dir), *(where if shard == "0/2" else [])]
     argv += ["--ws-url", sim.ws_url, "--rest-url", str(sim.rest_url), "--log-level", "WARNING", "record"]
     argv += ["--symbols", "all", "--channels", ",".join(CHANNELS), "--shard", shard, "--duration", "6"]
-    argv += ["--no-heal", "--compact-every", "0", "--lake-interval", "1"]
+    argv += ["--no-heal", "--compact-every", "0", "--lake-interval", "1", *(where if shard != "0/2" else [])]
     return subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
 
 
@@ -95,6 +97,7 @@ def test_two_shards_on_one_lake_record_disjoint_symbols_whose_union_is_every_sym
     symbols_of = [{topic.partition("@")[0] for topic in by_shard[index]} for index in range(2)]
     assert symbols_of == [set(Shard(index, 2).select(SYMBOLS)) for index in range(2)]
     assert not symbols_of[0] & symbols_of[1] and symbols_of[0] | symbols_of[1] == set(SYMBOLS)
+    assert not (tmp_path / "host0" / "lake").exists() and not (tmp_path / "host1" / "lake").exists()
     # every topic once in the views: each frame sent is one raw_messages row, each trade one trades row
     topics = [f"{symbol}@{channel}" for symbol in SYMBOLS for channel in CHANNELS]
     landed = Counter(r["topic"] for r in query(lake, "SELECT topic FROM raw_messages WHERE topic LIKE '%@%'"))
