@@ -91,7 +91,7 @@ def test_record_backfill_compact_and_query_a_lake_on_s3(tmp_path: Path, s3_lake:
         csv = runner.invoke(main, [*at, "sql", "--format", "csv", "SELECT count(*) AS n FROM trades"])
         assert csv.exit_code == 0, csv.output
         (total,) = _rows(s3_lake, "SELECT count(*) AS n FROM trades")
-        assert csv.output.split() == ["n", str(total["n"])]
+        assert csv.stdout.split() == ["n", str(total["n"])]
     assert not (tmp_path / "lake").exists()  # the journal and state are local; the lake is only on S3
     assert (tmp_path / "journal").is_dir() and (tmp_path / "state").is_dir()
 
