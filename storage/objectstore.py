@@ -45,7 +45,7 @@ def open_filesystem(uri: str) -> tuple[pafs.FileSystem, Any]:
             # Endpoint, region and credentials: botocore resolves them from the environment. No listing
             # cache: other writers (shards, the compactor) add and delete files, and every listing must see
             # them; s3fs's cache also went stale inside one process after DuckDB's `**` globs (checked).
-            _OPENED[scheme] = s3fs.S3FileSystem(use_listings_cache=False)
+            _OPENED[scheme] = _flat_listing(s3fs.S3FileSystem)(use_listings_cache=False)
         fs = _OPENED[scheme]
     return pafs.PyFileSystem(_SchemedHandler(fs, scheme)), fs
 
@@ -76,6 +76,40 @@ def create_exclusive(fs: Any, path: str, data: bytes) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+def _flat_listing(base: Any) -> Any:
+    """`base` (an s3fs filesystem class) whose depth-limited finds are one flat listing, filtered here.
+
+    fsspec's glob of `trades/symbol=*/date=*/*.parquet` walks the folders: one LIST request per folder,
+    thousands per query on a market-wide lake, the views' `glob()`s and scans each paying it. One
+    paginated LIST of the pattern's fixed prefix (no delimiter) costs a request per 1,000 objects instead.
+    """
+
+    class FlatListing(base):  # type: ignore[misc,valid-type]
+        async def _find(
+            self,
+            path: str,
+            maxdepth: int | None = None,
+            withdirs: Any = None,
+            detail: bool = False,
+            prefix: str = "",
+            **kwargs: Any,
+        ) -> Any:
+            if not maxdepth or prefix:
+                return await super()._find(
+                    path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, prefix=prefix, **kwargs
+                )
+            found = await super()._find(path, withdirs=withdirs, detail=True, **kwargs)
+            root = self._strip_protocol(path).rstrip("/")
+            kept = {
+                name: info
+                for name, info in found.items()
+                if name.removeprefix(root).strip("/").count("/") < maxdepth
+            }
+            return kept if detail else sorted(kept)
+
+    return FlatListing
 
 
 class _SchemedHandler(pafs.FSSpecHandler):  # type: ignore[misc]

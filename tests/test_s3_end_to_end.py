@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from schemas import DATASETS
 from simulator import Simulator
 from storage.lake import Lake
 from storage.views import connect
@@ -24,11 +25,6 @@ ROOT = Path(__file__).parents[1]
 SYMBOLS = ["BTC-USDT", "ETH-USDT"]
 CHANNELS = ["trade", "kline_1m"]
 TOPICS = [f"{symbol}@{channel}" for symbol in SYMBOLS for channel in CHANNELS]
-
-
-def _rows(lake: str, sql: str) -> list[dict[str, object]]:
-    with connect(lake) as con:
-        return con.sql(sql).to_arrow_table().to_pylist()  # type: ignore[no-any-return]
 
 
 def _keys(lake: str) -> list[str]:
@@ -60,16 +56,22 @@ def test_record_backfill_compact_and_query_a_lake_on_s3(tmp_path: Path, s3_lake:
         assert not [key for key in _keys(s3_lake) if key.endswith(".partial") or "/_compaction/" in key]
         lake = Lake.from_uri(s3_lake)
         assert lake.files("trades") and all("/compacted-" in path for path in lake.files("trades"))
+        # One connection with the three views read (each view lists its globs on S3 when queried)
+        with connect(
+            s3_lake, datasets=[DATASETS[name] for name in ("raw_messages", "trades", "klines")]
+        ) as con:
+            raw = con.sql("SELECT topic FROM raw_messages WHERE topic LIKE '%@%'").to_arrow_table()
+            trades = con.sql(
+                "SELECT symbol, trade_time, price, qty, is_buyer_maker FROM trades"
+            ).to_arrow_table()
+            klines = con.sql(
+                "SELECT symbol, open_time, source FROM klines WHERE interval = '1m' "
+                "ORDER BY symbol, open_time"
+            ).to_arrow_table()
         # raw_messages: every frame the simulator sent, once (not compacted by default: one seal file each)
-        landed = Counter(
-            row["topic"] for row in _rows(s3_lake, "SELECT topic FROM raw_messages WHERE topic LIKE '%@%'")
-        )
-        assert landed == Counter({topic: sent[topic] for topic in TOPICS})
+        assert Counter(raw["topic"].to_pylist()) == Counter({topic: sent[topic] for topic in TOPICS})
         for symbol in SYMBOLS:
-            rows = _rows(
-                s3_lake,
-                f"SELECT trade_time, price, qty, is_buyer_maker FROM trades WHERE symbol = '{symbol}'",
-            )
+            rows = [r for r in trades.to_pylist() if r["symbol"] == symbol]
             low = min(as_ms(r["trade_time"]) for r in rows)
             high = max(as_ms(r["trade_time"]) for r in rows) + 1
             truth = Counter(
@@ -78,11 +80,7 @@ def test_record_backfill_compact_and_query_a_lake_on_s3(tmp_path: Path, s3_lake:
             )
             got = Counter((as_ms(r["trade_time"]), r["price"], r["qty"], r["is_buyer_maker"]) for r in rows)
             assert got == truth, symbol
-            bars = _rows(
-                s3_lake,
-                f"SELECT open_time, close, source FROM klines WHERE symbol = '{symbol}' AND interval = '1m' "
-                "ORDER BY open_time",
-            )
+            bars = [r for r in klines.to_pylist() if r["symbol"] == symbol]
             opens = [as_ms(r["open_time"]) for r in bars]
             market = sim.market.klines(symbol, "1m", opens[0], opens[-1] + 1, as_of_ms=now_ms)
             assert opens == [bar.open_ms for bar in market]  # an hour of bars, each once
@@ -90,8 +88,7 @@ def test_record_backfill_compact_and_query_a_lake_on_s3(tmp_path: Path, s3_lake:
 
         csv = runner.invoke(main, [*at, "sql", "--format", "csv", "SELECT count(*) AS n FROM trades"])
         assert csv.exit_code == 0, csv.output
-        (total,) = _rows(s3_lake, "SELECT count(*) AS n FROM trades")
-        assert csv.stdout.split() == ["n", str(total["n"])]
+        assert csv.stdout.split() == ["n", str(trades.num_rows)]
     assert not (tmp_path / "lake").exists()  # the journal and state are local; the lake is only on S3
     assert (tmp_path / "journal").is_dir() and (tmp_path / "state").is_dir()
 

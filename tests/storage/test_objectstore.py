@@ -17,7 +17,8 @@ from storage.lease import Lease, LeaseHeld
 from storage.rebuild import rebuild
 from storage.retention import prune
 from storage.validation import table_from_rows
-from tests.storage.lakes import KLINES, TRADES, build, snapshot, trades
+from storage.views import connect
+from tests.storage.lakes import KLINES, TRADES, build, trades
 from tests.storage.test_rebuild import _frames, _record, _wrong
 
 SEED = 20261202
@@ -29,21 +30,31 @@ def _keys(uri: str) -> list[str]:
     return [item["Key"] for item in listed.get("Contents", [])]
 
 
+def _view(root: str, name: str) -> list[tuple[object, ...]]:
+    """Every row of one view, sorted (only that view created: on S3 each view lists its globs)."""
+    with connect(root, datasets=[DATASETS[name]]) as con:
+        return sorted(
+            (tuple(row.values()) for row in con.sql(f"SELECT * FROM {name}").to_arrow_table().to_pylist()),
+            key=repr,
+        )
+
+
+@pytest.mark.slow
 def test_a_lake_on_s3_shows_what_the_same_lake_on_disk_shows_before_and_after_compaction(
     tmp_path: Path, s3_lake: str
 ) -> None:
-    local = build(tmp_path / "lake", SEED)
-    remote = build(Lake.from_uri(s3_lake), SEED)
+    local = build(tmp_path / "lake", SEED, days=2, seals=2)
+    remote = build(Lake.from_uri(s3_lake), SEED, days=2, seals=2)
     assert remote.root == s3_lake and all(path.startswith("s3://") for path in remote.files("trades"))
     for name in ("trades", "klines"):
-        assert snapshot(s3_lake, name) == snapshot(local.root, name), f"seed {SEED}: {name} differs"
+        assert _view(s3_lake, name) == _view(local.root, name), f"seed {SEED}: {name} differs"
     compact(local, [TRADES, KLINES], date(2024, 6, 3), grace_s=0)
     summary = compact(remote, [TRADES, KLINES], date(2024, 6, 3), grace_s=0)
     assert summary.rows > 0 and summary.files_removed > 0
     files = remote.files("trades")
     assert files and all(path.rsplit("/", 1)[1].startswith("compacted-") for path in files)
     for name in ("trades", "klines"):
-        assert snapshot(s3_lake, name) == snapshot(local.root, name), f"seed {SEED}: {name} differs"
+        assert _view(s3_lake, name) == _view(local.root, name), f"seed {SEED}: {name} differs"
     keys = _keys(s3_lake)
     assert not [key for key in keys if key.endswith(".partial")]
     assert not [key for key in keys if "/_compaction/" in key]  # manifests and lease gone
@@ -69,8 +80,6 @@ def test_the_lease_on_s3_has_one_holder(s3_lake: str) -> None:
 
 
 def test_every_registry_view_reads_an_empty_lake_on_s3(s3_lake: str) -> None:
-    from storage.views import connect
-
     with connect(s3_lake) as con:
         for name in DATASETS:
             assert con.sql(f"SELECT count(*) FROM {name}").fetchall() == [(0,)]
@@ -81,9 +90,27 @@ def test_rebuild_and_prune_work_on_s3(tmp_path: Path, s3_lake: str) -> None:
     assert TRADES.from_stream is not None
     right = _record(tmp_path / "right", frames, TRADES.from_stream)
     lake = _record(Lake.from_uri(s3_lake), frames, _wrong)
-    assert snapshot(s3_lake) != snapshot(right.root)
+    assert _view(s3_lake, "trades") != _view(right.root, "trades")
     done = rebuild(lake, TRADES, date(2024, 6, 1), date(2024, 6, 2), grace_s=0)
-    assert done.derived > 0 and snapshot(s3_lake) == snapshot(right.root), f"seed {SEED}"
+    assert done.derived > 0 and _view(s3_lake, "trades") == _view(right.root, "trades"), f"seed {SEED}"
     pruned = prune(lake, keep_raw_days=7, today=date(2024, 6, 30))
     assert pruned.paths and not lake.files("raw_messages")
-    assert snapshot(s3_lake) == snapshot(right.root)  # normalized data untouched
+    assert _view(s3_lake, "trades") == _view(right.root, "trades")  # normalized data untouched
+
+
+def test_the_flat_listing_globs_what_a_folder_walk_globs(s3_lake: str) -> None:
+    import s3fs
+
+    lake = build(Lake.from_uri(s3_lake), SEED, days=2, seals=1)
+    walking = s3fs.S3FileSystem(use_listings_cache=False, skip_instance_cache=True)
+    patterns = [
+        *lake.globs(TRADES),
+        *lake.globs(KLINES),
+        f"{lake.root}/klines/symbol=*/interval=*/date=*/[!c]*.parquet",
+        f"{lake.root}/trades/**/*.parquet",
+        f"{lake.root}/trades/*",
+        f"{lake.root}/nothing/*/*.parquet",
+    ]
+    for pattern in patterns:
+        assert lake.store.glob(pattern) == walking.glob(pattern), pattern
+    assert sum(len(lake.store.glob(pattern)) for pattern in patterns) > 20
