@@ -19,7 +19,7 @@ from cli import main
 from recorder.shards import Shard, identity, of
 from simulator import Simulator
 from storage.lake import Lake
-from tests.recorder.conftest import query
+from tests.recorder.conftest import FAST, options, query, recording, wait_for
 
 ROOT = Path(__file__).parents[2]
 SYMBOLS = ["BTC-USDT", "ETH-USDT", "SOL-USDT", "DOGE-USDT", "XRP-USDT", "ADA-USDT"]
@@ -63,6 +63,15 @@ def test_a_bad_shard_is_one_line_naming_what_is_allowed() -> None:
 def test_the_identity_carries_host_and_shard_without_dashes() -> None:
     assert identity(Shard(1, 4), "box-7_a.example") == "box7a.example.s1of4"
     assert identity(Shard(), "box") == "box"
+
+
+def test_an_explicit_symbol_list_is_split_too(tmp_path: Path) -> None:
+    with Simulator(symbols=SYMBOLS, seed=43, trades_per_second=2.0, **FAST) as sim:
+        opts = options(sim, SYMBOLS, ["trade"], shard=Shard(1, 2))
+        with recording(tmp_path, opts) as recorder:
+            wait_for(lambda: sum(len(c.acked) for c in recorder.connections) == 3, 20)
+            assert sorted(recorder.owner) == sorted(f"{s}@trade" for s in Shard(1, 2).select(SYMBOLS))
+            assert all(".s1of2-" in c.name for c in recorder.connections)
 
 
 def _record(sim: Simulator, data_dir: Path, lake: Path, shard: str) -> subprocess.Popen[bytes]:
