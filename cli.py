@@ -3,6 +3,7 @@ together, and turns errors a user can act on into one line and exit code 1. Bugs
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -37,10 +38,22 @@ class Settings:
     # Optional: market data needs no key; historicalTrades accepts one. From the environment only.
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
+    lake_uri: str | None = None  # --lake: a path or s3://bucket/prefix; None is <data-dir>/lake
 
     @property
-    def lake(self) -> Path:
-        return self.data_dir / "lake"
+    def lake(self) -> str:
+        """Where the lake is: a local path or an object-store URI (what DuckDB's views read)."""
+        return self.lake_uri or str(self.data_dir / "lake")
+
+    def open_lake(self, tag: str = "") -> Any:
+        """The lake (storage.lake.Lake); one line if it is on an object store this install cannot reach."""
+        from storage.lake import Lake
+        from storage.objectstore import ObjectStoreUnavailable
+
+        try:
+            return Lake.from_uri(self.lake, tag)
+        except ObjectStoreUnavailable as error:
+            raise UserError(str(error)) from None
 
 
 def writable_data_dir(settings: Settings) -> Path:
@@ -89,6 +102,14 @@ class Cli(click.Group):
     type=click.Path(file_okay=False, path_type=Path),
     help="Where journal/, lake/ and state/ live.",
 )
+@click.option(
+    "--lake",
+    "lake_uri",
+    envvar="BINGX_LAKE",
+    metavar="URI",
+    help="Where the Parquet lake lives: a path or s3://bucket/prefix (AWS_* environment for the endpoint "
+    "and credentials) [<data-dir>/lake]. Journal, state and locks stay in --data-dir.",
+)
 @click.option("--rest-url", envvar="BINGX_REST_URL", default=LIVE_REST_URL, show_default=True)
 @click.option("--ws-url", envvar="BINGX_WS_URL", default=LIVE_WS_URL, show_default=True)
 @click.option(
@@ -108,7 +129,13 @@ class Cli(click.Group):
 @click.version_option(package_name="bingx-recorder")
 @click.pass_context
 def main(
-    ctx: click.Context, data_dir: Path, rest_url: str, ws_url: str, log_level: str, log_format: str
+    ctx: click.Context,
+    data_dir: Path,
+    lake_uri: str | None,
+    rest_url: str,
+    ws_url: str,
+    log_level: str,
+    log_format: str,
 ) -> None:
     """Record BingX USDT-M perpetual futures market data into a Parquet lake and query it with DuckDB.
 
@@ -117,6 +144,7 @@ def main(
       bingx-recorder simulate &                      # a local BingX, prints the URLs to use
       bingx-recorder record --symbols BTC-USDT --channels trade,kline_1m --duration 60
       bingx-recorder sql "SELECT count(*) FROM trades"
+      AWS_ENDPOINT_URL=http://127.0.0.1:9000 bingx-recorder --lake s3://bucket/bingx sql "SELECT 1"
     """
     from exchange.logs import configure
 
@@ -127,6 +155,7 @@ def main(
         ws_url=ws_url,
         api_key=os.environ.get("BINGX_API_KEY") or None,
         api_secret=os.environ.get("BINGX_API_SECRET") or None,
+        lake_uri=lake_uri or None,
     )
 
 
@@ -273,10 +302,12 @@ def views(settings: Settings, database: Path) -> None:
     """
     import duckdb
 
+    from storage.objectstore import register_filesystems
     from storage.views import broken_views, create_views
 
     try:
         with duckdb.connect(str(database)) as con:
+            register_filesystems(con, settings.lake)  # s3://: a reader must register it too (README)
             names = create_views(con, settings.lake)
             broken = broken_views(con)
     except duckdb.Error as error:
@@ -314,7 +345,9 @@ def check(settings: Settings, dry_run: bool, deep: bool) -> None:
     """
     from storage.check import QUARANTINE, quarantine, unreadable_files
 
-    lake = existing_data_dir(settings) / "lake"
+    if settings.lake_uri is not None and "://" in settings.lake_uri:
+        raise UserError(f"check reads a local lake's files; --lake {settings.lake_uri} is not one")
+    lake = existing_data_dir(settings) / "lake" if settings.lake_uri is None else Path(settings.lake_uri)
     if not lake.is_dir():
         click.echo(f"check: no lake under {settings.data_dir} yet: nothing to check")
         return
@@ -464,6 +497,17 @@ def simulate(
     help="Heal closed outage windows from REST while recording [on] (see `heal`).",
 )
 @click.option(
+    "--lake",
+    "record_lake",
+    metavar="URI",
+    help="The global --lake, also accepted here (a service passes it after `record`).",
+)
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Record shard I of N: the symbols whose stable name hash mod N is I (recorder/shards.py) [0/1].",
+)
+@click.option(
     "--compact-every",
     type=float,
     help="Seconds between compactions of closed days in the background [600]; 0 turns it off.",
@@ -501,6 +545,7 @@ def record(settings: Settings, /, **flags: Any) -> None:
       BINGX_API_KEY=... BINGX_API_SECRET=... bingx-recorder record --account --duration 3600
       bingx-recorder record --symbols BTC-USDT --channels incrDepth,depth20@500ms --book-snapshots 25@100ms
       bingx-recorder record --symbols BTC-USDT --channels trade --metrics 127.0.0.1:9464   # then: status
+      bingx-recorder --data-dir /srv/a --lake s3://bkt/bingx record --shard 0/2 --symbols all --channels trade
 
     With incrDepth, books are kept from it as it is recorded: a repeated or backward update id, an update
     before the snapshot, a crossed book or a disagreement with depth<N> frames for longer than
@@ -516,8 +561,13 @@ def record(settings: Settings, /, **flags: Any) -> None:
     from recorder.topics import TopicError
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    lake_uri = flags.pop("record_lake", None)
+    if lake_uri:
+        settings = dataclasses.replace(settings, lake_uri=lake_uri)
     keys = credentials(settings, flags.get("config")) if flags.get("account") else None
-    endpoints = Endpoints(settings.data_dir, settings.rest_url, settings.ws_url, level, keys)
+    endpoints = Endpoints(
+        settings.data_dir, settings.rest_url, settings.ws_url, level, keys, settings.lake_uri or ""
+    )
     try:
         # every argument checked before the data dir is touched
         checked = {key: value for key, value in flags.items() if key != "account"}
@@ -701,14 +751,13 @@ def books(
     from books.tracker import SnapshotOptions
     from books.validate import validate as validate_books
     from schemas import DATASETS
-    from storage.lake import Lake
 
     try:
         since_ms, until_ms = parse_window(since, until)
         wanted = parse_symbols(symbols)
     except ValueError as error:
         raise UserError(str(error)) from None
-    lake = Lake(settings.lake)
+    lake = settings.open_lake()
     if not lake.files("book_updates"):
         raise UserError(
             f"no book_updates in {settings.lake}: record incrDepth first (record --channels incrDepth)"
@@ -746,7 +795,7 @@ def book(settings: Settings, symbol: str, at: str, levels: int | None, fmt: str)
     from books.rebuild import BookUnknown, book_at
 
     try:
-        found = book_at(settings.data_dir, symbol, at, levels)
+        found = book_at(settings.open_lake(), symbol, at, levels)
     except (BookUnknown, ValueError) as error:
         raise UserError(str(error)) from None
     if fmt == "json":
@@ -813,7 +862,6 @@ def backfill(
     from backfill.progress import LogReporter, Reporter, RichReporter
     from backfill.series import SERIES
     from exchange.rest import RestClient
-    from storage.lake import Lake
 
     if series == "income":  # the account's own history: signed, no symbols (backfill/account.py)
         _backfill_income(settings, since, until)
@@ -833,7 +881,7 @@ def backfill(
     reporter: Reporter = RichReporter() if rich else LogReporter()
     with RestClient(settings.rest_url, limiter=rest_budget(settings)) as client:
         state = default_state(settings.data_dir)
-        lake = Lake(settings.lake)
+        lake = settings.open_lake()
         job = Job(client, lake, state, workers=workers, reporter=reporter, flush_rows=flush_rows)
         try:
             if isinstance(reporter, RichReporter):
@@ -913,7 +961,6 @@ def _poll(
     from backfill.poll import SNAPSHOTS, PollSummary, Stopped, interruptible_sleep
     from backfill.poll import poll as poll_snapshots
     from exchange.rest import RestClient
-    from storage.lake import Lake
 
     if count is not None and every is None:
         raise UserError("--count needs --every (without it, poll takes one snapshot)")
@@ -933,7 +980,7 @@ def _poll(
         except Stopped:
             click.echo(PollSummary(snapshot).line())
             return
-        lake = Lake(settings.lake)
+        lake = settings.open_lake()
         summary = poll_snapshots(client, lake, chosen, wanted, every_s=every, count=count, stop=stop)
     if summary.rounds and summary.failed == summary.rounds:
         raise UserError(f"poll {snapshot}: all {summary.rounds} rounds failed; last: {summary.last_error}")
@@ -982,7 +1029,6 @@ def signed_client(settings: Settings, config: Path | None = None) -> Any:
 def _backfill_income(settings: Settings, since: str | None, until: str | None) -> None:
     from backfill.account import backfill_income
     from backfill.arguments import parse_window
-    from storage.lake import Lake
     from storage.state import State
 
     try:
@@ -992,7 +1038,7 @@ def _backfill_income(settings: Settings, since: str | None, until: str | None) -
     with signed_client(settings) as client:
         now_ms = int(client.wall_clock() * 1000)
         state = State(settings.data_dir / "state")
-        summary = backfill_income(client, Lake(settings.lake), state, since_ms, until_ms, now_ms)
+        summary = backfill_income(client, settings.open_lake(), state, since_ms, until_ms, now_ms)
     click.echo(summary.line())
 
 
@@ -1002,7 +1048,6 @@ def _poll_account(settings: Settings, name: str, every: float | None, count: int
 
     from backfill.account import ACCOUNT_SNAPSHOTS
     from backfill.poll import poll as poll_snapshots
-    from storage.lake import Lake
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -1010,7 +1055,7 @@ def _poll_account(settings: Settings, name: str, every: float | None, count: int
     with signed_client(settings) as client:
         snapshot = ACCOUNT_SNAPSHOTS[name]
         summary = poll_snapshots(
-            client, Lake(settings.lake), snapshot, None, every_s=every, count=count, stop=stop
+            client, settings.open_lake(), snapshot, None, every_s=every, count=count, stop=stop
         )
     click.echo(summary.line())
 
@@ -1077,7 +1122,6 @@ def run_heal(
     from backfill.job import default_state
     from exchange.rest import RestClient
     from storage.gaps import outages
-    from storage.lake import Lake
     from storage.views import connect
 
     since, until = window
@@ -1090,7 +1134,7 @@ def run_heal(
             and (until is None or o.start < until)
         ]
     with RestClient(settings.rest_url, limiter=rest_budget(settings)) as client:
-        healer = Healer(client, Lake(settings.lake), default_state(settings.data_dir))
+        healer = Healer(client, settings.open_lake(), default_state(settings.data_dir))
         return healer.run(plan(found, datasets), dry_run=dry_run)
 
 
@@ -1124,11 +1168,10 @@ def show_parity(settings: Settings, symbols: list[str] | None, fmt: str) -> None
 
     from backfill.job import default_state
     from report.parity import parity
-    from storage.lake import Lake
     from storage.views import connect
 
     with connect(settings.lake) as con:
-        found = parity(con, Lake(settings.lake), default_state(settings.data_dir), symbols)
+        found = parity(con, settings.open_lake(), default_state(settings.data_dir), symbols)
     click.echo(json.dumps(found.as_json(), indent=2) if fmt == "json" else found.lines())
 
 
@@ -1283,7 +1326,6 @@ def compact(
 
     from storage.compact import compact as run_compact
     from storage.compact import compactable
-    from storage.lake import Lake
     from storage.lease import LeaseHeld
 
     cut = (
@@ -1294,7 +1336,7 @@ def compact(
     chosen = _datasets(datasets, compactable())
     try:
         summary = run_compact(
-            Lake(settings.lake), chosen, cut, grace_s=grace, dry_run=dry_run, clock=time.time
+            settings.open_lake(), chosen, cut, grace_s=grace, dry_run=dry_run, clock=time.time
         )
     except LeaseHeld as error:
         raise UserError(str(error)) from None
@@ -1334,7 +1376,6 @@ def prune(
       bingx-recorder prune --keep-raw 3 --journal-archive ./data/archive
       bingx-recorder prune --datasets depth_snapshots --keep-data 30
     """
-    from storage.lake import Lake
     from storage.lease import LeaseHeld
     from storage.retention import prune as run_prune
 
@@ -1342,7 +1383,7 @@ def prune(
         raise UserError("--datasets and --keep-data go together")
     names = [dataset.name for dataset in _datasets(datasets, [])]
     try:
-        pruned = run_prune(Lake(settings.lake), keep_raw, journal_archive, names, keep_data, dry_run)
+        pruned = run_prune(settings.open_lake(), keep_raw, journal_archive, names, keep_data, dry_run)
     except LeaseHeld as error:
         raise UserError(str(error)) from None
     for path in pruned.paths:
@@ -1369,14 +1410,13 @@ def rebuild(settings: Settings, datasets: str, since: str, until: str | None, gr
     """
     from datetime import UTC, datetime
 
-    from storage.lake import Lake
     from storage.lease import LeaseHeld
     from storage.rebuild import RebuildError
     from storage.rebuild import rebuild as run_rebuild
 
     first = _day(since, "--since")
     last = _day(until, "--until") if until else datetime.now(UTC).date()
-    lake = Lake(settings.lake)
+    lake = settings.open_lake()
     for dataset in _datasets(datasets, []):
         try:
             done = run_rebuild(lake, dataset, first, last, grace_s=grace)

@@ -22,6 +22,7 @@ from books.engine import Engine
 from books.tracker import BookTracker, SnapshotOptions
 from schemas import DATASETS
 from storage.lake import Lake
+from storage.objectstore import register_filesystems
 from storage.stored import scan_sql, stored_files
 
 _BATCH_ROWS = 65_536
@@ -368,6 +369,7 @@ def _connect() -> Iterator[duckdb.DuckDBPyConnection]:
     with _SHARED_LOCK:
         if not _SHARED:
             _SHARED.append(duckdb.connect(":memory:"))
+        register_filesystems(_SHARED[0])  # a lake on an object store opened since
         cursor = _cursor(_SHARED[0])
     try:
         yield cursor

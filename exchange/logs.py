@@ -56,6 +56,8 @@ def configure(level: str, fmt: str | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter(secrets) if fmt == "json" else _RedactedText(secrets))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for name in ("botocore", "aiobotocore", "s3fs"):  # their DEBUG lines carry request headers (tokens)
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
 
 
 def current_format() -> str:

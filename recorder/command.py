@@ -18,9 +18,10 @@ from exchange.errors import ExchangeError, FatalError
 from recorder.connection import ConnectionOptions
 from recorder.process import SEAL_INTERVAL_S
 from recorder.runner import Recorder, RecordOptions, check_symbols, tradable_symbols
+from recorder.shards import Shard
 from recorder.topics import TopicError, check_channels
 from storage.compact import Compactor
-from storage.lake import Lake
+from storage.lake import Lake, lake_at
 
 log = logging.getLogger(__name__)
 COMPACT_EVERY_S = 600.0  # closed days are compacted within ~10 minutes of the --older-than hour
@@ -45,6 +46,7 @@ KEYS = {
     "book_snapshots": str,
     "book_checkpoint": float,
     "book_tolerance": float,
+    "shard": str,
 }
 
 
@@ -59,6 +61,7 @@ class Endpoints:
     ws_url: str
     log_level: str = "WARNING"
     credentials: Any = field(default=None, repr=False)  # exchange.signing.Credentials for record --account
+    lake: str = ""  # --lake: a path or s3://bucket/prefix; "" is <data-dir>/lake
 
 
 def load_config(path: Path | None) -> dict[str, Any]:
@@ -102,6 +105,15 @@ def options_from(
         symbols = [] if alone else parse_symbols(str(merged["symbols"]))
     except ValueError as error:
         raise TopicError(str(error)) from None
+    try:
+        part = Shard.parse(str(merged["shard"])) if merged.get("shard") else Shard()
+    except ValueError as error:
+        raise TopicError(str(error)) from None
+    if symbols and part.count > 1 and not part.select(symbols):
+        raise TopicError(
+            f"--shard {part.index}/{part.count} owns none of the {len(symbols)} symbols given "
+            "(a symbol's shard is a stable hash of its name: recorder/shards.py); give more or use all"
+        )
     connection = ConnectionOptions(
         url=endpoints.ws_url,
         silence_timeout_s=_bounded(merged, "silence_timeout", 15.0, MIN_SILENCE_S, 3600.0),
@@ -119,6 +131,8 @@ def options_from(
         lake_interval_s=float(merged.get("lake_interval", SEAL_INTERVAL_S)),
         heal_rest_url=endpoints.rest_url if merged.get("heal", True) else None,
         book_snapshots=_book_snapshots(merged),
+        shard=part,
+        lake=endpoints.lake,
     )
     if not 0 < options.lake_interval_s <= 3600:
         raise TopicError(f"lake interval must be in (0, 3600] seconds, got {options.lake_interval_s:g}")
@@ -187,7 +201,7 @@ def record(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    compactor = _compactor(endpoints.data_dir, flags.get("compact_every"))
+    compactor = _compactor(lake_at(endpoints.data_dir, endpoints.lake), flags.get("compact_every"))
     recorder = Recorder(endpoints.data_dir, options, rest, account=factory)
     watching = observe(recorder, compactor) if observe is not None else None
     try:
@@ -213,7 +227,7 @@ def account_factory(endpoints: Endpoints, options: RecordOptions) -> Any:
 
     def build(journal: Any, receiver: Any, name: str) -> AccountStream:
         state = State(endpoints.data_dir / "state")
-        lake = Lake(endpoints.data_dir / "lake")
+        lake = lake_at(endpoints.data_dir, endpoints.lake)
         return AccountStream(
             client, endpoints.ws_url, journal, state, lake, name, options.connection, receiver
         )
@@ -221,10 +235,12 @@ def account_factory(endpoints: Endpoints, options: RecordOptions) -> Any:
     return build
 
 
-def _compactor(data_dir: Path, every_s: float | None) -> Compactor | None:
-    """Compaction of closed days beside the recorder (DESIGN.md: the file count must not pile up)."""
+def _compactor(lake: Lake, every_s: float | None) -> Compactor | None:
+    """Compaction of closed days beside the recorder (DESIGN.md: the file count must not pile up).
+
+    Shards sharing a lake each run one; the lake's lease lets one work at a time (storage.lease)."""
     if every_s is not None and every_s <= 0:
         return None
-    compactor = Compactor(Lake(data_dir / "lake"), COMPACT_EVERY_S if every_s is None else every_s)
+    compactor = Compactor(lake, COMPACT_EVERY_S if every_s is None else every_s)
     compactor.start()
     return compactor

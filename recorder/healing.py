@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from exchange.ratelimit import SharedLimiter
 from exchange.rest import RestClient
 from schemas import DATASETS
 from storage.gaps import outages, recent_sql
-from storage.lake import Lake
+from storage.lake import Lake, lake_at
 from storage.state import State
 from storage.views import connect
 
@@ -50,8 +50,11 @@ class AutoHeal:
         rest_url: str,
         every_s: float = HEAL_EVERY_S,
         datasets: Sequence[str] = HEALABLE,
+        lake: str = "",  # --lake: a path or s3://...; "" is <data-dir>/lake
+        owns: Callable[[str], bool] | None = None,  # --shard: heal only this shard's symbols
     ) -> None:
         self.data_dir, self.rest_url, self.every_s, self.datasets = data_dir, rest_url, every_s, datasets
+        self.lake, self.owns = lake, owns
         self.passes = 0
         self.rows = 0
         self.failures = 0  # passes that raised (service/metrics.py counts them)
@@ -84,13 +87,15 @@ class AutoHeal:
 
     def heal_once(self) -> int:
         """Run one heal pass over the lake's outage windows; return the rows written."""
-        lake = self.data_dir / "lake"
-        with connect(lake) as con:
+        lake = lake_at(self.data_dir, self.lake)
+        with connect(lake.root) as con:
             recent = recent_sql(datetime.now(UTC) - RECENT) if self.passes else None
             found = outages(con) if recent is None else outages(con, recent)
+        # A shared lake shows every shard's outages; each shard heals its own, so no window is fetched twice
+        found = [outage for outage in found if self.owns is None or self.owns(outage.symbol)]
         limiter = SharedLimiter(self.data_dir / REST_BUDGET)
         with RestClient(self.rest_url, limiter=limiter) as client:
-            healer = Healer(client, Lake(lake), State(self.data_dir / "state"))
+            healer = Healer(client, lake, State(self.data_dir / "state"))
             summary = healer.run(plan(found, self.datasets))
         self.passes += 1
         self.rows += summary.rows

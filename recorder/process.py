@@ -29,7 +29,7 @@ import pyarrow as pa
 from books.tracker import SnapshotOptions
 from exchange.logs import FORMAT_ENV, configure, current_format
 from recorder.convert import Converter
-from storage.lake import WRITTEN
+from storage.lake import WRITTEN, lake_at
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ def convert_until(
     retry_s: float = RETRY_S,
     make: Callable[..., Converter] = Converter,  # a test passes one whose disk fills up
     on_sealed: Callable[[dict[str, Any]], None] | None = None,  # after each seal: recorder.stats.sealed
+    *,
+    lake: tuple[str, str] = ("", ""),  # (--lake URI or "" for <data-dir>/lake, the file-name tag)
 ) -> Converter:
     """Convert the journal as it grows, sealing every interval; once `finish` is set, catch up (for at most
     grace_s, the last seal included) and return. `on_resync(topic, reason)`: a book needs a resubscribe.
@@ -73,7 +75,13 @@ def convert_until(
     and retries every `retry_s`; any other error is raised (the recorder restarts this converter).
     """
     with exclusive(data_dir):
-        converter = make(data_dir, archive=archive, book_snapshots=book_snapshots, on_resync=on_resync)
+        converter = make(
+            data_dir,
+            lake=lake_at(data_dir, *lake),
+            archive=archive,
+            book_snapshots=book_snapshots,
+            on_resync=on_resync,
+        )
         seal = _Sealer(converter, on_sealed)
         try:
             _convert(converter, finish, grace_s, seal_interval_s, retry_s, seal)
@@ -190,6 +198,7 @@ class ConverterThread:
         book_snapshots: SnapshotOptions | None = None,
         on_resync: Callable[[str, str], None] | None = None,
         on_sealed: Callable[[dict[str, Any]], None] | None = None,
+        lake: tuple[str, str] = ("", ""),
     ) -> None:
         self._finish = threading.Event()
         self._error: BaseException | None = None
@@ -197,6 +206,7 @@ class ConverterThread:
         self._thread = threading.Thread(
             target=self._run,
             args=(data_dir, self._finish, grace_s, archive, seal_interval_s, book_snapshots, on_resync),
+            kwargs={"lake": lake},
             name="converter",
             daemon=True,
         )
@@ -212,7 +222,7 @@ class ConverterThread:
             return None
         return f"{type(self._error).__name__}: {self._error}" if self._error else "it returned"
 
-    def _run(self, *args: Any) -> None:
+    def _run(self, *args: Any, **kwargs: Any) -> None:
         on_sealed = self._on_sealed
 
         def sealed(report: dict[str, Any]) -> None:  # its rows are in this process's WRITTEN already
@@ -230,6 +240,7 @@ class ConverterThread:
                 book_snapshots,
                 on_resync,
                 on_sealed=sealed,
+                **kwargs,
             )
         except Exception as error:  # reported through death(): the recorder restarts it
             self._error = error
@@ -253,6 +264,7 @@ class ConverterProcess:
         book_snapshots: SnapshotOptions | None = None,
         on_resync: Callable[[str, str], None] | None = None,
         on_sealed: Callable[[dict[str, Any]], None] | None = None,
+        lake: tuple[str, str] = ("", ""),
     ) -> None:
         # The resync channel: the child writes one JSON line [topic, reason] per resync to a pipe that a
         # thread here reads and hands to `on_resync` (the connection that owns the topic resubscribes).
@@ -277,6 +289,7 @@ class ConverterProcess:
                 str(seal_interval_s),
                 _books_argument(book_snapshots),
                 str(write_fd),
+                *lake,
             ],
             stdin=subprocess.PIPE,
             env=env,
@@ -375,6 +388,7 @@ def _main(argv: list[str]) -> None:
     )
     book_snapshots = SnapshotOptions(*orjson.loads(argv[5])) if len(argv) > 5 and argv[5] else None
     on_resync, on_sealed = _resync_writer(int(argv[6])) if len(argv) > 6 else (None, None)
+    lake = (argv[7], argv[8]) if len(argv) > 8 else ("", "")
     configure(level)  # the parent's --log-format reaches us as BINGX_LOG_FORMAT
     # Ctrl-C and systemd's SIGTERM reach the whole group: the parent decides, by closing our stdin
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -412,6 +426,7 @@ def _main(argv: list[str]) -> None:
         book_snapshots,
         on_resync,
         on_sealed=on_sealed,
+        lake=lake,
     )
 
 

@@ -15,6 +15,7 @@ from recorder.connection import Connection, ConnectionOptions
 from recorder.errors import JournalFailed
 from recorder.process import SEAL_INTERVAL_S, ConverterProcess, ConverterThread
 from recorder.receiver import Receiver
+from recorder.shards import Shard, identity
 from recorder.stats import Sealed
 from recorder.supervision import Supervisor
 from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
@@ -54,6 +55,9 @@ class RecordOptions:
     # book_snapshots rows written live (None: off; books are still kept for resyncs at the default tolerance)
     book_snapshots: SnapshotOptions | None = None
     resubscribe_after_s: float = 5.0  # a topic is resubscribed for a resync at most this often
+    # --shard i/n: this recorder's share of the symbols (recorder.shards)
+    shard: Shard = field(default_factory=Shard)
+    lake: str = ""  # --lake: a path or s3://bucket/prefix; "" is <data-dir>/lake
 
 
 def tradable_symbols(rest: Rest) -> tuple[list[str], set[str]]:
@@ -78,17 +82,16 @@ def check_symbols(symbols: Sequence[str], rest: Rest) -> None:
 class _Kept:
     """A Rest whose /quote/contracts answers are also written to the contracts dataset (recorder.healing)."""
 
-    def __init__(self, rest: Rest, data_dir: Path) -> None:
-        self.rest, self.data_dir = rest, data_dir
+    def __init__(self, rest: Rest, lake: Callable[[], Any]) -> None:
+        self.rest, self.lake = rest, lake
 
     def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         envelope = self.rest.get(path, params)
         if path == CONTRACTS_PATH:
             from recorder.healing import keep_contracts
-            from storage.lake import Lake
 
             try:
-                keep_contracts(Lake(self.data_dir / "lake"), envelope)
+                keep_contracts(self.lake(), envelope)
             except Exception as error:  # a bad row is no reason to stop listing symbols
                 log.warning("could not keep the contracts refresh: %s", error)
         return envelope
@@ -110,7 +113,9 @@ class Recorder:
         self.account: Any = None
         self.options = options
         self.rest = rest
-        self.run_id = f"{time.time_ns() // 1_000_000:x}"  # connection ids stay unique across restarts
+        # Unique across restarts (the ms), hosts and shards sharing a lake (the identity)
+        self.name = identity(options.shard)
+        self.run_id = f"{self.name}-{time.time_ns() // 1_000_000:x}"
         self.connections: list[Connection] = []
         self.owner: dict[str, Connection] = {}
         self._pacer = (
@@ -128,7 +133,11 @@ class Recorder:
     def run(self, stop: threading.Event, duration_s: float | None = None) -> None:
         """Record until `stop` is set or `duration_s` passes; then flush and convert what is left."""
         options = self.options
-        symbols = list(options.symbols) if options.symbols is not None else self._all_symbols()
+        symbols = (
+            options.shard.select(options.symbols) if options.symbols is not None else self._all_symbols()
+        )
+        if options.shard.count > 1:
+            log.info("shard %d/%d: %d symbols", options.shard.index, options.shard.count, len(symbols))
         topics = topics_for(symbols, options.channels)
         groups = shard(topics, options.topics_per_connection, options.max_connections)
         self._journal = JournalWriter(self.data_dir / "journal", **options.journal)  # type: ignore[arg-type]
@@ -198,14 +207,14 @@ class Recorder:
     def _all_symbols(self) -> list[str]:
         if self.rest is None:
             raise TopicError("--symbols all needs the REST API to list contracts")
-        return tradable_symbols(_Kept(self.rest, self.data_dir))[0]
+        return self.options.shard.select(tradable_symbols(_Kept(self.rest, self.lake))[0])
 
     def _keep_contracts(self) -> None:
         """Fetch the contract list only to keep it (listing, pause and delisting times, for coverage)."""
         if self.rest is None:
             return
         try:
-            _Kept(self.rest, self.data_dir).get(CONTRACTS_PATH, {})
+            _Kept(self.rest, self.lake).get(CONTRACTS_PATH, {})
         except Exception as error:  # a failed refresh must never stop recording
             log.warning("contracts refresh failed: %s", error)
 
@@ -214,7 +223,19 @@ class Recorder:
             return None
         from recorder.healing import AutoHeal
 
-        return AutoHeal(self.data_dir, self.options.heal_rest_url, self.options.heal_every_s).start()
+        return AutoHeal(
+            self.data_dir,
+            self.options.heal_rest_url,
+            self.options.heal_every_s,
+            lake=self.options.lake,
+            owns=self.options.shard.owns if self.options.shard.count > 1 else None,
+        ).start()
+
+    def lake(self) -> Any:
+        """The lake this recorder writes (storage.lake.Lake), its files named after the host and shard."""
+        from storage.lake import lake_at
+
+        return lake_at(self.data_dir, self.options.lake, self.name)
 
     def _connect(self, topics: list[str]) -> Connection:
         assert self._journal is not None
@@ -249,6 +270,7 @@ class Recorder:
                 options.book_snapshots,
                 self.resync,
                 self.sealed.sealed,
+                lake=(options.lake, self.name),
             )
         return ConverterProcess(
             self.data_dir,
@@ -259,6 +281,7 @@ class Recorder:
             options.book_snapshots,
             self.resync,
             self.sealed.sealed,
+            lake=(options.lake, self.name),
         )
 
     def _shutdown(self, converter: Supervisor) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -67,20 +68,39 @@ def _written(counts: Counter[tuple[str, str]]) -> None:
 class Lake:
     """A folder of immutable Parquet files: `<root>/<dataset>/<partition>=<value>/.../date=<D>/<file>`."""
 
-    def __init__(self, root: str | Path, filesystem: pafs.FileSystem | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        filesystem: pafs.FileSystem | None = None,
+        *,
+        store: Any = None,
+        tag: str = "",
+    ) -> None:
         self.filesystem = filesystem or pafs.LocalFileSystem()
         self.is_local = isinstance(self.filesystem, pafs.LocalFileSystem)
+        # An object store (storage.objectstore): no rename, so files are spooled locally and uploaded whole.
+        self.store = store
+        # In every new file's name (recorder.shards.identity, "<host>.s0of2"): recorders sharing a lake
+        # (and started in the same millisecond) never make the same name.
+        self.tag = tag
         text = str(root)
         self.root = os.path.abspath(text) if self.is_local else text.rstrip("/")
         self._made: set[str] = set()  # local folders known to exist: makedirs per file is a syscall storm
 
     @classmethod
-    def from_uri(cls, uri: str) -> Lake:
+    def from_uri(cls, uri: str, tag: str = "") -> Lake:
         """Open a lake by URI ("s3://bucket/lake", "file:///data/lake") or by a plain local path."""
+        from storage import objectstore
+
+        if objectstore.is_object_store(uri):
+            scheme, _, rest = uri.partition("://")
+            uri = f"{scheme.lower()}://{rest}"  # the spelling the filesystem lists paths in
+            filesystem, store = objectstore.open_filesystem(uri)
+            return cls(uri, filesystem, store=store, tag=tag)
         if "://" not in uri:
-            return cls(uri)
+            return cls(uri, tag=tag)
         filesystem, path = pafs.FileSystem.from_uri(uri)
-        return cls(path, filesystem)
+        return cls(path, filesystem, tag=tag)
 
     def write(self, dataset: Dataset, rows: Sequence[Row], *, combined: bool = False) -> list[str]:
         """Append rows (with received_at and source) as new files; return their paths.
@@ -131,7 +151,7 @@ class Lake:
         paths = []
         for (day, _), part_rows in _split(table, _utc_days(table["received_at"]), ["source"]):
             directory = f"{self.root}/{REJECTS}/{dataset_name}/date={day.isoformat()}"
-            part = self._open(directory, f"{uuid.uuid4().hex}.parquet", table.schema)
+            part = self._open(directory, f"{self._unique()}.parquet", table.schema)
             try:
                 part.writer.write_table(part_rows)
                 paths.append(self._finish(part))
@@ -191,6 +211,8 @@ class Lake:
             except FileNotFoundError:  # removed since (an emptied partition): make it again
                 os.makedirs(directory, exist_ok=True)
                 handle = open(partial, "wb")  # noqa: SIM115
+        elif self.store is not None:  # a local spool: an abandoned file never reaches the bucket
+            handle, partial = _spool(name)
         else:
             self.filesystem.create_dir(directory, recursive=True)
             handle = self.filesystem.open_output_stream(partial)
@@ -213,6 +235,14 @@ class Lake:
             os.fsync(part.handle.fileno())
             part.handle.close()
             os.replace(part.partial, part.final)  # atomic on one filesystem
+        elif self.store is not None:
+            part.handle.close()
+            try:
+                from storage.objectstore import upload
+
+                upload(self.store, part.partial, part.final)  # an object appears whole, or not at all
+            finally:
+                os.unlink(part.partial)
         else:
             part.handle.close()
             self.filesystem.move(part.partial, part.final)
@@ -227,7 +257,14 @@ class Lake:
 
     def _discard(self, partial: str) -> None:
         with contextlib.suppress(OSError):  # FileNotFoundError included: nothing was created
-            self.filesystem.delete_file(partial)
+            if self.store is not None and "://" not in partial:
+                os.unlink(partial)  # a local spool file (_spool)
+            else:
+                self.filesystem.delete_file(partial)
+
+    def _unique(self) -> str:
+        """A unique part for a new file's name, led by the lake's tag (host and shard) when it has one."""
+        return f"{self.tag}-{uuid.uuid4().hex}" if self.tag else uuid.uuid4().hex
 
     def _sync_dirs(self, directories: set[str]) -> None:
         """Make the renames durable: without this a power cut can forget a file that was returned."""
@@ -239,6 +276,11 @@ class Lake:
                 os.fsync(handle)
             finally:
                 os.close(handle)
+
+
+def lake_at(data_dir: Path, uri: str = "", tag: str = "") -> Lake:
+    """The lake of a data dir: `uri` (a path, or s3://bucket/prefix) if given, else `<data_dir>/lake`."""
+    return Lake.from_uri(uri, tag) if uri else Lake(data_dir / "lake", tag=tag)
 
 
 @dataclass
@@ -352,7 +394,7 @@ class LakeBatch:
     def _write_part(self, dataset: Dataset, directory: str, source: str, data: pa.Table, last: bool) -> None:
         part = self._parts.pop((directory, source), None)
         if part is None:
-            file_name = f"{source}-{_first_ms(data[dataset.event_time])}-{uuid.uuid4().hex}.parquet"
+            file_name = f"{source}-{_first_ms(data[dataset.event_time])}-{self.lake._unique()}.parquet"
             if self.on_open is not None:
                 self.on_open(_partial_path(directory, file_name))
             part = self.lake._open(directory, file_name, data.schema)
@@ -373,6 +415,14 @@ class LakeBatch:
 def _partial_path(directory: str, name: str) -> str:
     """Where a file is written before its rename: hidden, and not *.parquet, so no glob ever matches it."""
     return f"{directory}/.{name}.partial"
+
+
+def _spool(name: str) -> tuple[Any, str]:
+    """A local temporary file for a lake file bound for an object store; (handle, its path)."""
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by _finish/_abandon)
+        prefix="bingx-lake-", suffix=f"-{name}.partial", delete=False
+    )
+    return handle, handle.name
 
 
 def _writer_options(schema: pa.Schema) -> dict[str, Any]:

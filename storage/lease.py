@@ -27,8 +27,10 @@ class LeaseHeld(Exception):
 class Lease:
     """The lake's maintenance lease; a context manager that acquires it and releases it on exit.
 
-    Local lakes create the file with O_EXCL (atomic). Other filesystems write it and read it back, which is
-    enough for recorders that start compaction minutes apart; a strict lock there needs conditional writes.
+    Local lakes create the file with O_EXCL (atomic), object stores with a conditional PUT (If-None-Match,
+    storage.objectstore). Other filesystems write it and read it back, which is enough for recorders that
+    start compaction minutes apart. Breaking an expired lease on an object store is a plain delete: two
+    processes breaking the same expired lease at once may both win, and the loser stops at its next renew.
     """
 
     def __init__(self, lake: Lake, ttl_s: float = 600.0, clock: Callable[[], float] = time.time) -> None:
@@ -90,6 +92,10 @@ class Lease:
             with os.fdopen(handle, "wb") as out:
                 out.write(self._body())
             return True
+        if self.lake.store is not None:  # a conditional PUT (If-None-Match): exactly one creator wins
+            from storage.objectstore import create_exclusive
+
+            return create_exclusive(self.lake.store, self.path, self._body())
         if self.lake.filesystem.get_file_info(self.path).is_file:
             return False
         self._write(replace=False)

@@ -28,6 +28,7 @@ import pyarrow as pa
 from schemas import DATASETS
 from schemas.dataset import SOURCES, Dataset
 from storage import layout
+from storage.objectstore import register_filesystems
 
 _BROKEN = "unreadable: "  # the comment that marks a placeholder view (broken_views)
 # What DuckDB raises for a truncated or stray .parquet when a view binds its files (checked on 2.0.1)
@@ -116,6 +117,7 @@ def connect(
     con = duckdb.connect(database)
     try:
         con.execute("SET TimeZone = 'UTC'")
+        register_filesystems(con, str(root))  # a lake on an object store (storage.objectstore)
         create_views(con, root, datasets)
     except BaseException:
         con.close()

@@ -39,3 +39,40 @@ def lake(tmp_path: Path) -> Path:
     root = tmp_path / "lake"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Any:
+    """A real local S3 (moto in server mode, on a free port) and the AWS environment that points at it.
+
+    One server per session: the process opens one s3fs filesystem (storage.objectstore), bound to the
+    endpoint of its first use. Tests take a bucket each (`s3_lake`), so they stay independent.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield env
+    server.stop()
+
+
+@pytest.fixture
+def s3_lake(s3_server: Any, request: pytest.FixtureRequest) -> str:
+    """An empty bucket on the local S3 server; returns the lake URI `s3://<bucket>/lake`."""
+    import re
+
+    import boto3
+
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + f"-{id(request)}"
+    boto3.client("s3").create_bucket(Bucket=bucket[:63])
+    return f"s3://{bucket[:63]}/lake"

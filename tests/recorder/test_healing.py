@@ -29,3 +29,26 @@ def test_record_heals_a_dropped_window_from_rest_and_keeps_the_contracts(tmp_pat
     assert {"symbol": SYMBOL, "status": 1, "source": "poll"} in contracts
     gaps = query(tmp_path / "lake", "SELECT channel, cause FROM stream_gaps")
     assert {"channel": "trade", "cause": "disconnect"} in gaps
+
+
+@pytest.mark.slow
+def test_a_shard_heals_only_the_outages_of_its_own_symbols(tmp_path: Path) -> None:
+    from recorder.healing import AutoHeal
+
+    with Simulator(symbols=[SYMBOL], seed=9, trades_per_second=5.0, **FAST) as sim:
+        opts = options(sim, [SYMBOL], ["trade"], lake_interval_s=1.0)
+        with recording(tmp_path, opts) as recorder:
+            wait_for(lambda: sim.ledger.counts.get(f"{SYMBOL}@trade", 0) >= 3, 20)
+            sim.faults.drop()
+            wait_for(
+                lambda: len(recorder.connections[0].acked) > 0 and sim.ledger.counts[f"{SYMBOL}@trade"] > 8,
+                20,
+            )
+            sent = sim.ledger.counts[f"{SYMBOL}@trade"]
+            wait_for(lambda: sim.ledger.counts[f"{SYMBOL}@trade"] > sent + 3, 20)
+        assert query(tmp_path / "lake", "SELECT count(*) AS n FROM stream_gaps")[0]["n"] > 0
+        other = AutoHeal(tmp_path, str(sim.rest_url), owns=lambda symbol: symbol != SYMBOL)
+        requests = len(sim.rest_ledger.snapshot())
+        assert other.heal_once() == 0 and len(sim.rest_ledger.snapshot()) == requests  # not its symbol
+        owner = AutoHeal(tmp_path, str(sim.rest_url), owns=lambda symbol: symbol == SYMBOL)
+        assert owner.heal_once() > 0

@@ -82,10 +82,10 @@ def bars(rng: random.Random, day: int, source: str, updates: int) -> list[dict[s
     return rows
 
 
-def build(root: Path, seed: int, days: int = 2, seals: int = 4) -> Lake:
+def build(root: Path | Lake, seed: int, days: int = 2, seals: int = 4) -> Lake:
     """A lake of `days` days: stream seals (combined files, with a replayed seal), backfill per symbol."""
     rng = random.Random(seed)
-    lake = Lake(root)
+    lake = root if isinstance(root, Lake) else Lake(root)
     for day in range(days):
         for seal in range(seals):
             rows = trades(rng, day, 60, seal)
@@ -98,7 +98,7 @@ def build(root: Path, seed: int, days: int = 2, seals: int = 4) -> Lake:
     return lake
 
 
-def snapshot(root: Path, dataset: str = "trades") -> list[tuple[Any, ...]]:
+def snapshot(root: Path | str, dataset: str = "trades") -> list[tuple[Any, ...]]:
     """Every row of a view, sorted: what a comparison before/after must find unchanged."""
     with connect(root) as con:
         table: pa.Table = con.sql(f"SELECT * FROM {dataset}").to_arrow_table()

@@ -51,9 +51,9 @@ def _wrong(message: dict[str, Any]) -> list[Row]:
     return [{**row, "price": row["price"] * 10} for row in TRADES.from_stream(message)]
 
 
-def _record(root: Path, frames: list[tuple[int, dict[str, Any]]], convert: Any) -> Lake:
+def _record(root: Path | Lake, frames: list[tuple[int, dict[str, Any]]], convert: Any) -> Lake:
     """What the recorder writes: raw frames, the converter's rows (as seals), and a REST backfill of some."""
-    lake = Lake(root)
+    lake = root if isinstance(root, Lake) else Lake(root)
     raw, rows = [], []
     for seq, (received, frame) in enumerate(frames):
         text = orjson.dumps(frame).decode()
