@@ -53,7 +53,11 @@ _RECORD_HELP = {  # the keys record --config reads (recorder.command.KEYS): thei
 _KINDS = {str: "str", int: "int", float: "float", bool: "bool"}
 _RECORD_KINDS = {"symbols": "symbols", "channels": "list", "api_key": "secret", "api_secret": "secret"}
 # record keys `run` owns itself: healing is the [heal] schedule's; a service runs until stopped.
-_OWNED = {"heal": "healing under run is the [heal] table's", "duration": "run stops on SIGTERM/SIGINT"}
+_OWNED = {
+    "heal": "healing under run is the [heal] table's",
+    "duration": "run stops on SIGTERM/SIGINT",
+    "shard": "the top-level shard key sets it",
+}
 assert set(_RECORD_HELP) | set(_OWNED) | {"credentials"} == set(command.KEYS), "record's keys changed"
 
 KEYS: tuple[Key, ...] = (
