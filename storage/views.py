@@ -8,8 +8,9 @@ one fact (same replay_key in that source) sharing their n, and one row per (key,
 Compacted partitions (storage.layout) already hold exactly the kept rows: a partition with no other file
 is read as it is, without a window. Of a partition's compacted files only the one with the greatest name
 counts (compaction and rebuild name them by generation), so a new one replaces the old in one rename.
-Only partitions that also have fresh files (late rows, a compaction within its grace period) pay for the dedupe, over everything they hold, their superseded rows included
-(the occurrence numbering needs the whole set), which gives the same answer as before compaction.
+Only partitions that also have fresh files (late rows, a compaction within its grace period) pay for the
+dedupe, over everything they hold, their superseded rows included (the occurrence numbering needs the
+whole set), which gives the same answer as before compaction.
 
 A query's fixed cost is its file listings: one glob() (which partitions are clean) and one per reference
 to a scan (a partition's fresh and superseded files, the files of every symbol, the compacted files).
