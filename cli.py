@@ -697,7 +697,7 @@ def run(settings: Settings, config_path: Path) -> None:
 def _has_flag(command: str, flag: str) -> bool:
     """Whether this build's `command` ("": the global options) takes --flag (run passes lake and shard on)."""
     found = main if not command else main.commands.get(command)
-    return found is not None and any(param.name == flag for param in found.params)
+    return found is not None and any(f"--{flag}" in getattr(param, "opts", ()) for param in found.params)
 
 
 # --- book commands: books, book ---

@@ -120,16 +120,6 @@ def test_an_unreadable_config_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "cannot read it" in result.output, result.output
 
 
-def test_a_lake_or_shard_this_build_cannot_pass_on_is_refused(tmp_path: Path) -> None:
-    from cli import _has_flag
-
-    for key, value in (("lake", "s3://bucket/lake"), ("shard", "0/2")):
-        code, output = _run(tmp_path, f'{key} = "{value}"\n' + GOOD)
-        if _has_flag("record", key):  # merged with the branch that adds the flag: it is passed through
-            continue
-        assert code == 1 and f"this build's `record` has no --{key}" in output, output
-
-
 def test_off_turns_healing_and_compaction_off() -> None:
     text = GOOD + '[heal]\nevery = "off"\n[compact]\nevery = "off"\n'
     config = check(tomllib.loads(text), Path("bingx.toml"))

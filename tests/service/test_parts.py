@@ -109,3 +109,12 @@ def test_lake_and_shard_are_passed_on_as_this_build_takes_them(tmp_path: Path) -
     assert per_command["compact"][-2:] == ["--lake", "s3://b/p"]
     with pytest.raises(ConfigError, match="this build's `heal` has no --lake"):
         _argvs(tmp_path, text, lambda command, flag: command in ("record", "compact"))
+
+
+def test_this_build_gives_every_child_the_lake_and_the_recorder_its_shard(tmp_path: Path) -> None:
+    text = 'lake = "s3://b/p"\nshard = "1/3"\n[record]\nsymbols = "all"\nchannels = ["trade"]\n'
+    argvs = _argvs(tmp_path, text)  # this build's own flags (cli._has_flag)
+    assert set(argvs) == {"record", "heal", "compact"}
+    for name, argv in argvs.items():
+        assert argv[argv.index("--lake") + 1] == "s3://b/p", name
+    assert argvs["record"][argvs["record"].index("--shard") + 1] == "1/3"
