@@ -64,16 +64,21 @@ class Endpoints:
     lake: str = ""  # --lake: a path or s3://bucket/prefix; "" is <data-dir>/lake
 
 
-def load_config(path: Path | None) -> dict[str, Any]:
-    """Read a TOML config with the record command's keys (dashes or underscores); check names and types."""
-    if path is None:
-        return {}
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's document; ConfigError (one line naming the file) if it cannot be read or parsed."""
     try:
-        document = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"config {path}: cannot read it: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config {path}: not valid TOML: {error}") from error
+
+
+def load_config(path: Path | None) -> dict[str, Any]:
+    """Read a TOML config with the record command's keys (dashes or underscores); check names and types."""
+    if path is None:
+        return {}
+    document = read_toml(path)
     document = document.get("record", document)  # a [record] table or top-level keys
     config: dict[str, Any] = {}
     for raw_key, value in document.items():

@@ -202,11 +202,24 @@ class ConverterThread:
     ) -> None:
         self._finish = threading.Event()
         self._error: BaseException | None = None
-        self._on_sealed = on_sealed
+
+        def sealed(report: dict[str, Any]) -> None:  # its rows are in this process's WRITTEN already
+            if on_sealed is not None:
+                on_sealed({**report, "rows": []})
+
         self._thread = threading.Thread(
             target=self._run,
-            args=(data_dir, self._finish, grace_s, archive, seal_interval_s, book_snapshots, on_resync),
-            kwargs={"lake": lake},
+            kwargs={
+                "data_dir": data_dir,
+                "finish": self._finish,
+                "grace_s": grace_s,
+                "archive": archive,
+                "seal_interval_s": seal_interval_s,
+                "book_snapshots": book_snapshots,
+                "on_resync": on_resync,
+                "on_sealed": sealed,
+                "lake": lake,
+            },
             name="converter",
             daemon=True,
         )
@@ -222,26 +235,9 @@ class ConverterThread:
             return None
         return f"{type(self._error).__name__}: {self._error}" if self._error else "it returned"
 
-    def _run(self, *args: Any, **kwargs: Any) -> None:
-        on_sealed = self._on_sealed
-
-        def sealed(report: dict[str, Any]) -> None:  # its rows are in this process's WRITTEN already
-            if on_sealed is not None:
-                on_sealed({**report, "rows": []})
-
-        data_dir, finish, grace_s, archive, seal_interval_s, book_snapshots, on_resync = args
+    def _run(self, **arguments: Any) -> None:
         try:
-            convert_until(
-                data_dir,
-                finish,
-                grace_s,
-                archive,
-                seal_interval_s,
-                book_snapshots,
-                on_resync,
-                on_sealed=sealed,
-                **kwargs,
-            )
+            convert_until(**arguments)
         except Exception as error:  # reported through death(): the recorder restarts it
             self._error = error
             log.exception("converter: failed")

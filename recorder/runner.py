@@ -261,28 +261,18 @@ class Recorder:
 
     def _converter(self) -> ConverterProcess | ConverterThread:
         options = self.options
+        arguments: dict[str, Any] = {
+            "grace_s": options.stop_grace_s,
+            "archive": options.journal_archive,
+            "seal_interval_s": options.lake_interval_s,
+            "book_snapshots": options.book_snapshots,
+            "on_resync": self.resync,
+            "on_sealed": self.sealed.sealed,
+            "lake": (options.lake, self.name),
+        }
         if options.converter == "thread":
-            return ConverterThread(
-                self.data_dir,
-                options.stop_grace_s,
-                options.journal_archive,
-                options.lake_interval_s,
-                options.book_snapshots,
-                self.resync,
-                self.sealed.sealed,
-                lake=(options.lake, self.name),
-            )
-        return ConverterProcess(
-            self.data_dir,
-            options.stop_grace_s,
-            options.log_level,
-            options.journal_archive,
-            options.lake_interval_s,
-            options.book_snapshots,
-            self.resync,
-            self.sealed.sealed,
-            lake=(options.lake, self.name),
-        )
+            return ConverterThread(self.data_dir, **arguments)
+        return ConverterProcess(self.data_dir, log_level=options.log_level, **arguments)
 
     def _shutdown(self, converter: Supervisor) -> None:
         if self.account is not None:

@@ -5,7 +5,6 @@ Every refusal is one line naming the file, the key, the value and what is allowe
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,7 @@ from recorder import command
 from schemas.dataset import INTERVALS
 from service.values import CHECKS, parse_duration
 
-
-class ConfigError(ValueError):
-    """The run config cannot be used; the one-line message names the key, the value and what is allowed."""
+ConfigError = command.ConfigError  # one line naming the file (and the key, the value, what is allowed)
 
 
 @dataclass(frozen=True)
@@ -140,13 +137,7 @@ class ServiceConfig:
 
 def load(path: Path) -> ServiceConfig:
     """Read and check a run config; raise ConfigError (one line) at the first problem."""
-    try:
-        document = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config {path}: cannot read it: {error}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config {path}: not valid TOML: {error}") from error
-    return check(document, path)
+    return check(command.read_toml(path), path)
 
 
 def check(document: dict[str, Any], path: Path) -> ServiceConfig:
