@@ -19,12 +19,14 @@ from typing import Any
 from bench import exchange_sim, landed, sampling
 from bench.harness import Config, Figure, unavailable
 from bench.ingest_figures import (
+    BOOKS,
     CHANNELS,
     FIXED_RATE,
     POOL,
     PREPARE_S,
     SECTION,
     Run,
+    books_figures,
     fixed_figures,
     throughput_figures,
 )
@@ -35,7 +37,8 @@ RECOVERY_STARTS = 3
 
 
 def run(config: Config) -> list[Figure]:
-    """Two runs: the simulator flat out (frames per CPU-second), then 15,000 frames/s over 1,000 topics."""
+    """Three runs: the simulator flat out (frames per CPU-second), then 15,000 frames/s over 1,000 topics with
+    book snapshots off (the default) and on (issue 15: what keeping every book costs at the market's rate)."""
     missing = exchange_sim.has_command("record")
     if missing:
         return [unavailable(SECTION, "end-to-end ingest", "frames/s", missing)]
@@ -46,7 +49,14 @@ def run(config: Config) -> list[Figure]:
     # Twice the recorder's lake interval (30 s), so the steady state's seals are inside the window.
     steady = 8.0 if config.quick else 60.0
     fixed = record_run(config.work / "ingest-fixed", symbols, per_s, steady, config.quick)
-    return throughput_figures(flat, len(symbols)) + fixed_figures(fixed, len(symbols), per_s)
+    books = record_run(
+        config.work / "ingest-books", symbols, per_s, steady, config.quick, extra=("--book-snapshots", BOOKS)
+    )
+    return (
+        throughput_figures(flat, len(symbols))
+        + fixed_figures(fixed, len(symbols), per_s)
+        + books_figures(fixed, books, len(symbols), per_s)
+    )
 
 
 def symbol_names(count: int) -> list[str]:
@@ -54,9 +64,16 @@ def symbol_names(count: int) -> list[str]:
 
 
 def record_run(
-    work: Path, symbols: list[str], rate: float | None, window: float, quick: bool, profile: bool = False
+    work: Path,
+    symbols: list[str],
+    rate: float | None,
+    window: float,
+    quick: bool,
+    profile: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> Run:
-    """Record every channel of `symbols` for a measured `window`, the feed at cadence multiplier `rate`."""
+    """Record every channel of `symbols` for a measured `window`, the feed at cadence multiplier `rate`;
+    `extra`: more `record` options."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     # The firehose builds its frames inside the simulator's event loop, which sends no Ping meanwhile.
@@ -71,7 +88,7 @@ def record_run(
         # simulator's event loop, silencing Pings for a while: a long silence timeout keeps the sockets
         duration = ("--duration", str(int(subscribe_s + 2 * PREPARE_S + window)), "--silence-timeout", "600")
         process = subprocess.Popen(
-            exchange_sim.cli(work, sim, *words, *duration),
+            exchange_sim.cli(work, sim, *words, *duration, *extra),
             cwd=exchange_sim.ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -20,6 +20,7 @@ CHANNELS = (
 )
 FIXED_RATE = 15_000  # frames/s: the whole BingX USDT-M market on eight channels (issue 4)
 PREPARE_S = 240.0  # the firehose builds its frames first (~0.1 s per topic on this box)
+BOOKS = "25@100ms"  # --book-snapshots of the third run: the issue's default top-N and cadence
 POOL = 16  # pre-encoded frames per topic that the simulator's firehose cycles through
 
 
@@ -123,6 +124,27 @@ def fixed_figures(result: Run, symbols: int, per_s: float) -> list[Figure]:
         *landed_figures(name, result),
         *latency_figures(name, result),
     ]
+
+
+def books_figures(off: Run, on: Run, symbols: int, per_s: float) -> list[Figure]:
+    """The recorder's CPU at the whole market's rate with book snapshots on, against the same run off."""
+    name = f"{per_s:,.0f} frames/s, {symbols * len(CHANNELS)} topics, book snapshots {BOOKS}"
+    if on.problem or not on.landed:
+        return [unavailable(SECTION, f"{name}: CPU", "% of a core", on.problem or "nothing landed")]
+    cpu = 100 * on.cpu_s / on.window_s
+    note = (
+        f"every incrDepth book kept, top 25 every 100 ms, checkpoints every 5 min; landed {on.landed:,} of"
+        f" {on.sent:,}; receive+journal {100 * on.cpu_receive_s / on.window_s:.0f}%,"
+        f" converter {100 * (on.cpu_s - on.cpu_receive_s) / on.window_s:.0f}%"
+    )
+    figures = [figure(SECTION, f"{name}: CPU during the window", "% of a core", [cpu], note=note)]
+    if off.window_s and off.cpu_s and not off.problem:
+        ratio = cpu / (100 * off.cpu_s / off.window_s)
+        figures.append(figure(SECTION, f"{name}: CPU on / off", "x", [ratio], note="back-to-back runs"))
+    figures.append(
+        figure(SECTION, f"{name}: peak RSS", "MiB", [on.peak_rss_mb], note="largest VmHWM in the tree")
+    )
+    return figures + landed_figures(name, on)
 
 
 def landed_figures(name: str, result: Run) -> list[Figure]:
