@@ -55,8 +55,24 @@ def run(config: Config) -> list[Figure]:
     return (
         throughput_figures(flat, len(symbols))
         + fixed_figures(fixed, len(symbols), per_s)
-        + books_figures(fixed, books, len(symbols), per_s)
+        + books_figures(fixed, books, len(symbols), per_s, _book_rates(config.work / "ingest-books" / "lake"))
     )
+
+
+def _book_rates(lake: Path) -> str:
+    """incrDepth updates and book_snapshots rows a second over the run (the simulator's live books cost it
+    ~2.5 ms a push, which caps the incrDepth rate it can feed below the real exchange's)."""
+    import duckdb
+
+    rates = []
+    for name in ("book_updates", "book_snapshots"):
+        files = sorted(str(path) for path in (lake / name).rglob("*.parquet"))
+        if not files:
+            return f"no {name} landed"
+        query = "SELECT count(*), epoch(max(received_at) - min(received_at)) FROM read_parquet($files)"
+        count, span = duckdb.connect().execute(query, {"files": files}).fetchall()[0]
+        rates.append(f"{count / max(span, 1):,.0f} {name} rows/s")
+    return " and ".join(rates)
 
 
 def symbol_names(count: int) -> list[str]:

@@ -126,14 +126,14 @@ def fixed_figures(result: Run, symbols: int, per_s: float) -> list[Figure]:
     ]
 
 
-def books_figures(off: Run, on: Run, symbols: int, per_s: float) -> list[Figure]:
+def books_figures(off: Run, on: Run, symbols: int, per_s: float, rates: str) -> list[Figure]:
     """The recorder's CPU at the whole market's rate with book snapshots on, against the same run off."""
     name = f"{per_s:,.0f} frames/s, {symbols * len(CHANNELS)} topics, book snapshots {BOOKS}"
     if on.problem or not on.landed:
         return [unavailable(SECTION, f"{name}: CPU", "% of a core", on.problem or "nothing landed")]
     cpu = 100 * on.cpu_s / on.window_s
     note = (
-        f"every incrDepth book kept, top 25 every 100 ms, checkpoints every 5 min; landed {on.landed:,} of"
+        f"top 25 every 100 ms, checkpoints every 5 min ({rates}); landed {on.landed:,} of"
         f" {on.sent:,}; receive+journal {100 * on.cpu_receive_s / on.window_s:.0f}%,"
         f" converter {100 * (on.cpu_s - on.cpu_receive_s) / on.window_s:.0f}%"
     )
