@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from storage import compact as compact_module
 from storage import layout
 from storage.compact import compact
 from storage.lease import Lease, LeaseHeld
@@ -42,6 +43,25 @@ def test_compaction_keeps_exactly_the_view_rows_and_moves_the_others_aside(tmp_p
         assert _rows(files) == len(before[name])  # the raw row count is the view's
         aside = _stored(tmp_path / layout.SUPERSEDED, name)
         assert _rows(files) + _rows(aside) == written[name]  # nothing recorded is lost
+
+
+def test_a_compacted_file_holds_row_groups_of_the_file_size_not_of_the_read_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One dictionary per column per row group: small groups (one per batch read) cost bytes on busy days.
+    monkeypatch.setattr(compact_module, "ROW_GROUP", 8)  # rows per batch read from DuckDB
+    monkeypatch.setattr(compact_module, "FILE_ROW_GROUP", 30)
+    lake = build(tmp_path, 5)
+    before = snapshot(tmp_path)
+    compact(lake, [TRADES], LATER, grace_s=0)
+    assert snapshot(tmp_path) == before
+    checked = 0
+    for path in _stored(tmp_path, "trades"):
+        meta = pq.ParquetFile(path).metadata
+        groups = [meta.row_group(index).num_rows for index in range(meta.num_row_groups)]
+        assert all(rows >= 30 for rows in groups[:-1]) and sum(groups) == meta.num_rows, (path, groups)
+        checked += len(groups) > 1
+    assert checked  # some partition was large enough to need several groups
 
 
 def test_old_files_stay_for_the_grace_period_while_the_views_show_the_same_rows(tmp_path: Path) -> None:
