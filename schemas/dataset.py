@@ -58,7 +58,7 @@ class Dataset:
     rest_path: str | None = None  # history or snapshot endpoint
     paging: str | None = None  # how rest_path is read: one of PAGING
     rest_params: tuple[tuple[str, Any], ...] = ()  # fixed query parameters, e.g. depth's limit
-    default_channel: str | None = None  # what `record` subscribes for this dataset, e.g. "kline_1m"
+    default_channel: str | None = None  # its channel when none is chosen (demo, bench), e.g. "kline_1m"
     alias: str | None = None  # a short CLI name kept beside `name`, e.g. "funding"
     from_stream: StreamConverter | None = None
     from_rest: RestConverter | None = None
