@@ -854,7 +854,7 @@ def _cli_name(name: str) -> str:
 
 
 @main.command()
-@click.argument("series", type=DatasetChoice(lambda: _backfill_names()))
+@click.argument("series", type=DatasetChoice(_backfill_names))
 @click.option("--symbols", help="Comma-separated symbols, or 'all' (every listed contract); not for income.")
 @click.option("--interval", "intervals", help="Comma-separated, for klines and mark-klines [default: 1m].")
 @click.option("--since", help="Start: YYYY-MM-DD (UTC) or epoch ms. Default: where the last run stopped.")
@@ -936,7 +936,7 @@ def backfill(
 @main.command()
 @click.argument(
     "snapshot",
-    type=DatasetChoice(lambda: _poll_names()),
+    type=DatasetChoice(_poll_names),
 )
 @click.option("--symbols", help="Comma-separated symbols, or 'all'. [default: all where the endpoint allows]")
 @click.option("--every", type=click.FloatRange(min=0.1), help="Poll every SECONDS until stopped or --count.")
