@@ -815,8 +815,46 @@ def book(settings: Settings, symbol: str, at: str, levels: int | None, fmt: str)
 # --- backfill commands: backfill, poll ---
 
 
+class DatasetChoice(click.Choice[str]):
+    """A choice of dataset names and aliases, read from the registry only when used (imports stay lazy)."""
+
+    def __init__(self, names: Callable[[], list[str]]) -> None:
+        self._names = names
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        return self._names()
+
+    @choices.setter
+    def choices(self, _: Sequence[str]) -> None:
+        pass  # click's __init__ sets them: the registry has them
+
+
+def _backfill_names() -> list[str]:
+    from backfill.series import SERIES
+    from schemas import cli_names
+
+    return cli_names([*(series.dataset for series in SERIES.values()), "income"])
+
+
+def _poll_names() -> list[str]:
+    from backfill.account import ACCOUNT_SNAPSHOTS
+    from backfill.poll import SNAPSHOTS
+    from schemas import cli_names
+
+    return cli_names(snapshot.dataset for snapshot in [*SNAPSHOTS.values(), *ACCOUNT_SNAPSHOTS.values()])
+
+
+def _cli_name(name: str) -> str:
+    """The short name a dataset goes by in this CLI's messages ("funding_rates" -> "funding")."""
+    from schemas import cli_name, named
+
+    return cli_name(named(name))
+
+
 @main.command()
-@click.argument("series", type=click.Choice(["klines", "mark-klines", "funding", "trades", "income"]))
+@click.argument("series", type=DatasetChoice(_backfill_names))
 @click.option("--symbols", help="Comma-separated symbols, or 'all' (every listed contract); not for income.")
 @click.option("--interval", "intervals", help="Comma-separated, for klines and mark-klines [default: 1m].")
 @click.option("--since", help="Start: YYYY-MM-DD (UTC) or epoch ms. Default: where the last run stopped.")
@@ -863,6 +901,7 @@ def backfill(
     from backfill.series import SERIES
     from exchange.rest import RestClient
 
+    series = _cli_name(series)
     if series == "income":  # the account's own history: signed, no symbols (backfill/account.py)
         _backfill_income(settings, since, until)
         return
@@ -897,12 +936,7 @@ def backfill(
 @main.command()
 @click.argument(
     "snapshot",
-    type=click.Choice(
-        [
-            *("contracts", "premium-index", "open-interest", "tickers", "depth", "book-tickers", "prices"),
-            *("balances", "positions", "commission-rates"),  # signed: the account's own (backfill/account.py)
-        ]
-    ),
+    type=DatasetChoice(_poll_names),
 )
 @click.option("--symbols", help="Comma-separated symbols, or 'all'. [default: all where the endpoint allows]")
 @click.option("--every", type=click.FloatRange(min=0.1), help="Poll every SECONDS until stopped or --count.")
@@ -953,6 +987,7 @@ def _poll(
 
     from backfill.account import ACCOUNT_SNAPSHOTS
 
+    snapshot = _cli_name(snapshot)
     if snapshot in ACCOUNT_SNAPSHOTS:
         _poll_account(settings, snapshot, every, count)
         return

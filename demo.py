@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import schemas
+
 SYMBOLS = "BTC-USDT,ETH-USDT"
-CHANNELS = "trade,kline_1m,depth20@500ms,incrDepth,ticker,bookTicker,markPrice,lastPrice"
+CHANNELS = ",".join(schemas.CHANNELS)  # every stream dataset, each on its default channel
 
 SUMMARY = """
 SELECT 'trades' AS dataset, source, count(*) AS rows FROM trades GROUP BY ALL

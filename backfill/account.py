@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from backfill.errors import PagingError
-from backfill.poll import Snapshot
+from backfill.poll import snapshots
 from exchange.rest import RestClient
 from schemas.account import INCOME
 from schemas.dataset import ConversionError, Row
@@ -33,14 +33,7 @@ PAGE_LIMIT: Final = 1000  # BingX's maximum page
 SETTLE_MS: Final = 60_000  # a first run stops this far before now: a row booked late is fetched next time
 CURSOR: Final = "income"  # state/income.json: {"until_ms": end of the last window written}
 
-ACCOUNT_SNAPSHOTS = {
-    snapshot.name: snapshot
-    for snapshot in (
-        Snapshot("balances", "balances", "/openApi/swap/v3/user/balance", False),
-        Snapshot("positions", "positions", "/openApi/swap/v2/user/positions", False),
-        Snapshot("commission-rates", "commission_rates", "/openApi/swap/v2/user/commissionRate", False),
-    )
-}
+ACCOUNT_SNAPSHOTS = snapshots("balances", "positions", "commission_rates")
 
 
 @dataclass

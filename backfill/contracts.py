@@ -7,12 +7,10 @@ from typing import Any
 from backfill.errors import UnknownSymbol
 from exchange.rest import RestClient
 
-CONTRACTS_PATH = "/openApi/swap/v2/quote/contracts"
-
 
 def listings(client: RestClient) -> dict[str, int | None]:
     """Return {symbol: listing time in ms (None when BingX gives none)} for every contract."""
-    from schemas import DATASETS
+    from schemas import CONTRACTS_PATH, DATASETS
 
     contracts = DATASETS["contracts"]
     assert contracts.from_rest is not None

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from backfill import cursor as cursors
 from backfill.lock import SeriesLock
 from backfill.orphans import orphan_keys
-from backfill.series import INTERVAL_MS, SERIES, Series, window_end
+from backfill.series import INTERVAL_MS, Series, series_named, window_end
 from backfill.walk import BatchWriter, Walk
 from exchange.rest import RestClient
 from storage.gaps import Outage
@@ -33,9 +33,6 @@ from storage.state import State
 log = logging.getLogger("heal")
 
 HEALABLE = ("trades", "klines", "funding_rates", "mark_klines")
-SERIES_OF = {"trades": "trades", "klines": "klines", "funding_rates": "funding", "mark_klines": "mark-klines"}
-# Channels BingX keeps no history of (BINGX_API.md): their outages can only be listed.
-UNHEALABLE_CHANNELS = ("depth", "incrDepth", "ticker", "bookTicker", "markPrice", "lastPrice")
 EDGE_MS = 5_000  # pad: stream frames batch fills, and our receive clock runs behind the exchange's
 HEAL_FLUSH_ROWS = 1_000  # windows are short: several durable steps each, for a kill to land between
 
@@ -52,7 +49,7 @@ class Task:
 
     @property
     def series(self) -> Series:
-        return SERIES[SERIES_OF[self.dataset]]
+        return series_named(self.dataset)
 
     @property
     def cursor_name(self) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from backfill.endpoint import Endpoint
 from backfill.errors import PagingError
 from exchange.errors import Banned, ExchangeError
 from exchange.rest import RestClient
@@ -27,28 +28,26 @@ log = logging.getLogger("poll")
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    """One pollable endpoint: CLI name, dataset, path, and whether it needs one request per symbol."""
+class Snapshot(Endpoint):
+    """One pollable endpoint: its dataset, whose path, paging and fixed parameters the registry holds."""
 
-    name: str
-    dataset: str
-    path: str
-    per_symbol: bool  # the endpoint requires `symbol`; otherwise one call returns every contract
-    params: tuple[tuple[str, Any], ...] = ()
+    @property
+    def per_symbol(self) -> bool:  # the endpoint requires `symbol`; otherwise one call returns every contract
+        return self.spec.paging == "per_symbol"
+
+    @property
+    def params(self) -> tuple[tuple[str, Any], ...]:
+        return self.spec.rest_params
 
 
-SNAPSHOTS = {
-    snapshot.name: snapshot
-    for snapshot in (
-        Snapshot("contracts", "contracts", "/openApi/swap/v2/quote/contracts", False),
-        Snapshot("premium-index", "premium_index", "/openApi/swap/v2/quote/premiumIndex", False),
-        Snapshot("open-interest", "open_interest", "/openApi/swap/v2/quote/openInterest", True),
-        Snapshot("tickers", "tickers", "/openApi/swap/v2/quote/ticker", False),
-        Snapshot("depth", "depth_snapshots", "/openApi/swap/v2/quote/depth", True, (("limit", 20),)),
-        Snapshot("book-tickers", "book_tickers", "/openApi/swap/v2/quote/bookTicker", True),
-        Snapshot("prices", "last_prices", "/openApi/swap/v1/ticker/price", False),
-    )
-}
+def snapshots(*datasets: str) -> dict[str, Snapshot]:
+    """The snapshots of these datasets, by CLI name."""
+    return {snapshot.name: snapshot for snapshot in map(Snapshot, datasets)}
+
+
+SNAPSHOTS = snapshots(
+    "contracts", "premium_index", "open_interest", "tickers", "depth_snapshots", "book_tickers", "last_prices"
+)
 
 
 class Stopped(Exception):
@@ -96,9 +95,7 @@ def _poll_round(
     client: RestClient, lake: Lake, snapshot: Snapshot, symbols: list[str] | None
 ) -> tuple[int, int, int]:
     """poll_once, also returning how many items went to _rejects."""
-    from schemas import DATASETS
-
-    dataset = DATASETS[snapshot.dataset]
+    dataset = snapshot.spec
     if snapshot.per_symbol and symbols is None:
         raise ValueError(f"poll {snapshot.name} needs --symbols (the endpoint takes one symbol per call)")
     queries = [{"symbol": s} for s in symbols] if snapshot.per_symbol and symbols else [{}]

@@ -1,10 +1,12 @@
-"""What can be backfilled: the four history series, their endpoints, intervals and where their windows end."""
+"""What can be backfilled: the four history series, their intervals and where their windows end."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from backfill.endpoint import Endpoint
+from schemas import cli_name, named
 from schemas.dataset import INTERVALS
 
 MINUTE_MS = 60_000
@@ -33,28 +35,36 @@ assert tuple(INTERVAL_MS) == INTERVALS
 
 
 @dataclass(frozen=True)
-class Series:
-    """One kind of history: CLI name, dataset, endpoint, and how its window is walked."""
+class Series(Endpoint):
+    """One kind of history: its dataset (path, paging, intervals: the registry's) and when its windows end."""
 
-    name: str  # the CLI argument
-    dataset: str  # key in schemas.DATASETS
-    path: str
-    has_interval: bool
-    by_id: bool  # trades: paged by fromId instead of by time
     settle_ms: int  # how far behind the clock a window ends: publication delay, clock skew
+
+    @property
+    def has_interval(self) -> bool:
+        return "interval" in self.spec.partitions
+
+    @property
+    def by_id(self) -> bool:  # trades: paged by fromId instead of by time
+        return self.spec.paging == "id"
 
 
 SERIES = {
     series.name: series
     for series in (
         # A bar is asked for only once closed; 5 s of slack for clock skew between us and BingX (§2: ±5 ms).
-        Series("klines", "klines", "/openApi/swap/v3/quote/klines", True, False, 5_000),
-        Series("mark-klines", "mark_klines", "/openApi/swap/v1/market/markPriceKlines", True, False, 5_000),
+        Series("klines", 5_000),
+        Series("mark_klines", 5_000),
         # Only completed settlements are listed (§7); allow a minute for one to be published.
-        Series("funding", "funding_rates", "/openApi/swap/v2/quote/fundingRate", False, False, MINUTE_MS),
-        Series("trades", "trades", "/openApi/swap/v1/market/historicalTrades", False, True, 5_000),
+        Series("funding_rates", MINUTE_MS),
+        Series("trades", 5_000),
     )
 }
+
+
+def series_named(name: str) -> Series:
+    """Find a series by its dataset's name or CLI alias ("funding_rates", "funding"); KeyError if neither."""
+    return SERIES[cli_name(named(name))]
 
 
 def window_end(series: Series, interval: str | None, now_ms: int, until_ms: int | None) -> int:

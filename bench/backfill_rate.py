@@ -11,12 +11,13 @@ from typing import Any
 
 from bench import exchange_sim
 from bench.harness import Config, Figure, figure, unavailable
+from schemas.klines import KLINES
 
 SECTION = "backfill"
 SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 DAY_MS = 86_400_000
 START_MS = 1_735_689_600_000  # 2025-01-01
-KLINES_PATH = "/openApi/swap/v3/quote/klines"
+KLINES_PATH = KLINES.rest_path or ""
 # The simulator builds every bar from its trade tape: at its default 2 trades/s a page of 1,000 1m bars
 # aggregates 120,000 trades, ~0.4 s of Python per answer, and its GIL-bound server tops out near 2.5
 # pages/s on this 2-core machine, half the budget: the figure then measured the simulator, not the client.

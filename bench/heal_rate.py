@@ -13,9 +13,10 @@ from typing import Any
 from bench import exchange_sim
 from bench.backfill_rate import allowed_rate, rest_counts
 from bench.harness import Config, Figure, figure, unavailable
+from schemas.trades import TRADES
 
 SECTION = "heal"
-TRADES_PATH = "/openApi/swap/v1/market/historicalTrades"
+TRADES_PATH = TRADES.rest_path or ""
 MINUTE_MS = 60_000
 
 

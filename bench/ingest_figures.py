@@ -5,19 +5,11 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+import schemas
 from bench.harness import Figure, figure, unavailable
 
 SECTION = "ingest"
-CHANNELS = (
-    "trade",
-    "kline_1m",
-    "depth20@500ms",
-    "incrDepth",
-    "ticker",
-    "bookTicker",
-    "markPrice",
-    "lastPrice",
-)
+CHANNELS = schemas.CHANNELS
 FIXED_RATE = 15_000  # frames/s: the whole BingX USDT-M market on eight channels (issue 4)
 PREPARE_S = 240.0  # the firehose builds its frames first (~0.1 s per topic on this box)
 BOOKS = "25@100ms"  # --book-snapshots of the third run: the issue's default top-N and cadence

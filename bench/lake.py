@@ -18,13 +18,13 @@ import pyarrow as pa
 
 from bench.harness import Config, Figure, figure, unavailable
 from bench.query import FIRST_DAY, _time_query, shape, symbol_name, trades_table
+from schemas import DATASETS
 
 SECTION = "lake"
 ROOT = Path(__file__).parents[1]
-CHANNELS = (
-    *("trades", "klines", "depth_snapshots", "book_updates"),
-    *("tickers", "book_tickers", "mark_prices", "last_prices"),
-)
+CHANNELS = tuple(
+    dataset.name for dataset in DATASETS.values() if dataset.default_channel
+)  # the eight streams
 SEALS_PER_HOUR = 3600 / 30  # the default --lake-interval
 POLLS_PER_HOUR = 4 * 60  # four snapshots (premium index, open interest, tickers, book tickers) every minute
 CHILD = """

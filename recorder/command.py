@@ -222,13 +222,14 @@ def account_factory(endpoints: Endpoints, options: RecordOptions) -> Any:
     """Check the credentials now (one line and exit 1 if BingX refuses them); return the stream's factory."""
     from exchange.signed import SignedClient, account_limiter
     from recorder.account import AccountStream
+    from schemas.account import COMMISSION_RATES
     from storage.state import State
 
     if endpoints.credentials is None:
         raise ConfigError("record --account needs an API key and secret (BINGX_API_KEY / BINGX_API_SECRET)")
     client = SignedClient(endpoints.rest_url, endpoints.credentials, attempts=3, limiter=account_limiter())
     client.measure_offset()
-    client.get("/openApi/swap/v2/user/commissionRate")  # signed: a wrong key or secret fails here
+    client.get(COMMISSION_RATES.rest_path or "")  # signed: a wrong key or secret fails here
 
     def build(journal: Any, receiver: Any, name: str) -> AccountStream:
         state = State(endpoints.data_dir / "state")

@@ -19,11 +19,11 @@ from recorder.shards import Shard, identity
 from recorder.stats import Sealed
 from recorder.supervision import Supervisor
 from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
+from schemas import CONTRACTS_PATH, DATASETS
 from storage.journal import JournalWriter
 
 log = logging.getLogger(__name__)
 
-CONTRACTS_PATH = "/openApi/swap/v2/quote/contracts"
 TRADABLE = 1  # contracts status: 1 online; 25 paused, 5 pre-online and 0 offline are refused by the WS
 
 
@@ -62,10 +62,11 @@ class RecordOptions:
 
 def tradable_symbols(rest: Rest) -> tuple[list[str], set[str]]:
     """(sorted tradable symbols, every listed symbol) from /quote/contracts."""
-    contracts = rest.get(CONTRACTS_PATH, {})["data"] or []
-    listed = {str(c["symbol"]) for c in contracts}
-    tradable = sorted(str(c["symbol"]) for c in contracts if str(c.get("status")) == str(TRADABLE))
-    return tradable, listed
+    contracts = DATASETS["contracts"]
+    assert contracts.from_rest is not None
+    rows = contracts.from_rest(rest.get(CONTRACTS_PATH, {}), {})
+    tradable = sorted(row["symbol"] for row in rows if row["status"] == TRADABLE)
+    return tradable, {row["symbol"] for row in rows}
 
 
 def check_symbols(symbols: Sequence[str], rest: Rest) -> None:

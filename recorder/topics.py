@@ -16,7 +16,7 @@ class TopicError(ValueError):
 
 def check_channels(channels: Sequence[str]) -> list[str]:
     """Return the channels (order kept, duplicates dropped) once each maps to a stream dataset."""
-    from schemas import dataset_for_channel
+    from schemas import CHANNELS, dataset_for_channel
 
     seen: list[str] = []
     for channel in channels:
@@ -26,8 +26,8 @@ def check_channels(channels: Sequence[str]) -> list[str]:
         dataset = dataset_for_channel(channel)
         if dataset is None or dataset.from_stream is None:
             raise TopicError(
-                f"unknown channel {channel!r}: expected trade, kline_<interval>, "
-                "depth<5|10|20|50|100>[@<ms>], incrDepth, ticker, bookTicker, markPrice or lastPrice"
+                f"unknown channel {channel!r}: expected {', '.join(CHANNELS)}, "
+                "or another kline_<interval> or depth<5|10|20|50|100>[@<ms>]"
             )
         seen.append(channel)
     return seen

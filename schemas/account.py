@@ -160,6 +160,7 @@ INCOME = Dataset(
     event_time="time",
     description="The account's money movements: funding fees, realized PnL, trading fees, transfers.",
     rest_path="/openApi/swap/v2/user/income",
+    paging="time",
     from_rest=income_from_rest,
     partitions=(),
 )
@@ -185,6 +186,7 @@ BALANCES = Dataset(
     event_time="received_at",
     description="Polled snapshots of the account's balance per margin asset.",
     rest_path="/openApi/swap/v3/user/balance",
+    paging="all",
     from_rest=balances_from_rest,
     partitions=(),
 )
@@ -215,6 +217,7 @@ POSITIONS = Dataset(
     event_time="received_at",
     description="Polled snapshots of the account's open positions.",
     rest_path="/openApi/swap/v2/user/positions",
+    paging="all",
     from_rest=positions_from_rest,
     partitions=(),
 )
@@ -229,6 +232,8 @@ COMMISSION_RATES = Dataset(
     event_time="received_at",
     description="Polled snapshots of the account's taker and maker commission rates.",
     rest_path="/openApi/swap/v2/user/commissionRate",
+    paging="all",
+    alias="commission-rates",
     from_rest=commission_from_rest,
     partitions=(),
 )

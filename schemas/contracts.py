@@ -102,5 +102,6 @@ CONTRACTS = Dataset(
     event_time="received_at",  # the list has no time of its own
     description="Contract specs and trading status per poll (precisions, fees, leverage, listing times).",
     rest_path="/openApi/swap/v2/quote/contracts",
+    paging="all",
     from_rest=from_rest,
 )

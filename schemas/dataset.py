@@ -14,6 +14,10 @@ Message = Mapping[str, Any]
 StreamConverter = Callable[[Message], list[Row]]
 RestConverter = Callable[[Message, Mapping[str, Any]], list[Row]]  # (response envelope, query params)
 
+# How a dataset's rest_path is read: history walked by time or by trade id; a snapshot answered for every
+# contract at once, or asked one symbol at a time.
+PAGING = ("time", "id", "all", "per_symbol")
+
 SOURCES = ("backfill", "poll", "stream")  # view precedence, best first (DESIGN.md "Dedupe on read")
 
 # Lineage: stamped by the path that produced the row (recorder, backfill, poller), never by a converter.
@@ -52,6 +56,10 @@ class Dataset:
     description: str
     channel: re.Pattern[str] | None = None  # matches the topic suffix after "<SYMBOL>@", e.g. "kline_1m"
     rest_path: str | None = None  # history or snapshot endpoint
+    paging: str | None = None  # how rest_path is read: one of PAGING
+    rest_params: tuple[tuple[str, Any], ...] = ()  # fixed query parameters, e.g. depth's limit
+    default_channel: str | None = None  # its channel when none is chosen (demo, bench), e.g. "kline_1m"
+    alias: str | None = None  # a short CLI name kept beside `name`, e.g. "funding"
     from_stream: StreamConverter | None = None
     from_rest: RestConverter | None = None
     partitions: tuple[str, ...] = ("symbol",)  # hive folders before date=; kline-like add "interval"

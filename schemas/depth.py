@@ -154,6 +154,10 @@ DEPTH_SNAPSHOTS = Dataset(
     description="Top-N order book snapshots (N = levels), both sides best first.",
     channel=re.compile(r"depth(5|10|20|50|100)(@\d+ms)?"),
     rest_path="/openApi/swap/v2/quote/depth",
+    paging="per_symbol",
+    rest_params=(("limit", 20),),
+    default_channel="depth20@500ms",
+    alias="depth",
     from_stream=snapshot_from_stream,
     from_rest=snapshot_from_rest,
 )
@@ -168,5 +172,6 @@ BOOK_UPDATES = Dataset(
     event_time="event_time",
     description="Incremental book: one full snapshot, then diffs (qty 0 deletes a level); ids skip forward.",
     channel=re.compile(r"incrDepth"),
+    default_channel="incrDepth",
     from_stream=update_from_stream,
 )

@@ -119,6 +119,8 @@ FUNDING_RATES = Dataset(
     event_time="funding_time",
     description="Settled funding rates, one row per settlement (intervals of 1, 2, 4 or 8 h per contract).",
     rest_path="/openApi/swap/v2/quote/fundingRate",
+    paging="time",
+    alias="funding",
     from_rest=funding_from_rest,
 )
 
@@ -137,6 +139,8 @@ PREMIUM_INDEX = Dataset(
     event_time="received_at",  # the snapshot carries no time of its own
     description="Polled mark price, index price and running funding-rate estimate (keyed by poll time).",
     rest_path="/openApi/swap/v2/quote/premiumIndex",
+    paging="all",
+    alias="premium-index",
     from_rest=premium_from_rest,
 )
 
@@ -151,5 +155,7 @@ OPEN_INTEREST = Dataset(
     event_time="event_time",
     description="Polled open interest with the matching engine's time (BingX keeps no history).",
     rest_path="/openApi/swap/v2/quote/openInterest",
+    paging="per_symbol",
+    alias="open-interest",
     from_rest=open_interest_from_rest,
 )

@@ -81,6 +81,7 @@ MARK_PRICES = Dataset(
     event_time="event_time",
     description="Mark price pushes (~1/s); index price and funding come from premium_index polls.",
     channel=re.compile(r"markPrice"),
+    default_channel="markPrice",
     from_stream=mark_from_stream,
 )
 
@@ -92,6 +93,9 @@ LAST_PRICES = Dataset(
     description="Last traded price pushes, or polled from REST with the matching engine's time.",
     channel=re.compile(r"lastPrice"),
     rest_path="/openApi/swap/v1/ticker/price",
+    paging="all",
+    default_channel="lastPrice",
+    alias="prices",
     from_stream=last_from_stream,
     from_rest=last_from_rest,
 )

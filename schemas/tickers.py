@@ -197,6 +197,8 @@ TICKERS = Dataset(
     description="Rolling 24 h statistics with top of book; quote_volume's unit changed in 2025 (as sent).",
     channel=re.compile(r"ticker"),
     rest_path="/openApi/swap/v2/quote/ticker",
+    paging="all",
+    default_channel="ticker",
     from_stream=ticker_from_stream,
     from_rest=ticker_from_rest,
 )
@@ -219,6 +221,9 @@ BOOK_TICKERS = Dataset(
     description="Best bid and ask with sizes; keyed by receive time because REST snapshots carry no time.",
     channel=re.compile(r"bookTicker"),
     rest_path="/openApi/swap/v2/quote/bookTicker",
+    paging="per_symbol",
+    default_channel="bookTicker",
+    alias="book-tickers",
     from_stream=book_ticker_from_stream,
     from_rest=book_ticker_from_rest,
 )

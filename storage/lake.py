@@ -394,7 +394,7 @@ class LakeBatch:
     def _write_part(self, dataset: Dataset, directory: str, source: str, data: pa.Table, last: bool) -> None:
         part = self._parts.pop((directory, source), None)
         if part is None:
-            file_name = f"{source}-{_first_ms(data[dataset.event_time])}-{self.lake._unique()}.parquet"
+            file_name = layout.part_name(source, _first_ms(data[dataset.event_time]), self.lake._unique())
             if self.on_open is not None:
                 self.on_open(_partial_path(directory, file_name))
             part = self.lake._open(directory, file_name, data.schema)

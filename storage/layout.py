@@ -26,8 +26,28 @@ CONTROL = "_compaction"
 
 def partition_folder(root: str, dataset: Dataset, values: Sequence[object], day: str) -> str:
     """The folder of one partition: `<root>/<dataset>/<k>=<v>/.../date=<day>`."""
-    keys = "".join(f"/{column}={value}" for column, value in zip(dataset.partitions, values, strict=True))
-    return f"{root}/{dataset.name}{keys}/date={day}"
+    if len(values) != len(dataset.partitions):
+        raise ValueError(f"{dataset.name}: {len(values)} partition values for {dataset.partitions}")
+    return f"{series_folder(root, dataset, values)}/date={day}"
+
+
+def series_folder(root: str, dataset: Dataset, values: Sequence[object]) -> str:
+    """The folder of the files under the first len(values) partitions: `<root>/<dataset>/<k>=<v>/...`."""
+    keys = "".join(f"/{column}={value}" for column, value in zip(dataset.partitions, values, strict=False))
+    return f"{root}/{dataset.name}{keys}"
+
+
+def part_name(source: str, first_ms: int, unique: str) -> str:
+    """The name of a per-partition file: `<source>-<first-event-ms>-<unique>.parquet`."""
+    return f"{source}-{first_ms}-{unique}.parquet"
+
+
+def first_event_ms(name: str, source: str) -> int | None:
+    """Read the first-event ms of a `part_name` of `source`; None for other sources and unfinished files."""
+    parts = name.split("-")
+    if len(parts) < 3 or parts[0] != source or not name.endswith(".parquet") or not parts[1].isdigit():
+        return None
+    return int(parts[1])
 
 
 def combined_folder(root: str, dataset: Dataset, day: str) -> str:

@@ -141,6 +141,14 @@ def test_poll_writes_each_snapshot_with_source_poll(sim: Any, tmp_path: Path) ->
         assert all(row[2] >= 1 for row in rows), view
 
 
+def test_poll_takes_a_dataset_name_as_well_as_its_short_alias(sim: Any, tmp_path: Path) -> None:
+    base = ["--data-dir", str(tmp_path), "--rest-url", sim.rest_url, "poll"]
+    result = CliRunner().invoke(main, [*base, "last_prices", "--symbols", "BTC-USDT"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("poll prices:"), result.output
+    assert query(tmp_path, "SELECT symbol, source FROM last_prices") == [("BTC-USDT", "poll")]
+
+
 def test_poll_stops_cleanly_on_sigterm(sim: Any, tmp_path: Path) -> None:
     process = start(command(sim.rest_url, tmp_path, "poll", "prices", "--every", "0.2"))
     deadline = time.monotonic() + 30
