@@ -20,6 +20,7 @@ from recorder.stats import Sealed
 from recorder.supervision import Supervisor
 from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
 from schemas import CONTRACTS_PATH, DATASETS
+from schemas.dataset import ConversionError
 from storage.journal import JournalWriter
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,20 @@ class RecordOptions:
 
 
 def tradable_symbols(rest: Rest) -> tuple[list[str], set[str]]:
-    """(sorted tradable symbols, every listed symbol) from /quote/contracts."""
+    """(sorted tradable symbols, every listed symbol) from /quote/contracts, through its converter.
+
+    A contract the converter refuses is left out with a warning: one odd entry must not stop the recorder
+    from starting on the others.
+    """
     contracts = DATASETS["contracts"]
     assert contracts.from_rest is not None
-    rows = contracts.from_rest(rest.get(CONTRACTS_PATH, {}), {})
+    envelope = rest.get(CONTRACTS_PATH, {})
+    rows = []
+    for item in envelope.get("data") or []:
+        try:
+            rows += contracts.from_rest({**envelope, "data": [item]}, {})
+        except ConversionError as error:
+            log.warning("contracts: %s; that contract is left out", error)
     tradable = sorted(row["symbol"] for row in rows if row["status"] == TRADABLE)
     return tradable, {row["symbol"] for row in rows}
 
