@@ -70,7 +70,7 @@ def test_acked_topics_are_journaled_as_data_and_refused_ones_as_events(
 
     def body(connection: Connection) -> None:
         _wait(lambda: len(connection.acked) == 2 and "NOPE-USDT@trade" in connection.refused)
-        time.sleep(1.5)
+        _wait(lambda: sim.ledger.connections[0].pongs_received >= 3)  # the Pings were answered
 
     records = _run(sim, tmp_path, topics, body)
     events = _events(records)
@@ -98,7 +98,8 @@ def test_leaked_data_for_a_refused_topic_is_kept_raw_but_marked_dropped(tmp_path
 
         def body(connection: Connection) -> None:
             _wait(lambda: len(connection.refused) == 1)
-            time.sleep(0.5)
+            # a frame of the refused topic leaked through and was received
+            _wait(lambda: "BTC-USDT@kline_5m" in connection.seen)
 
         records = _run(sim, tmp_path, topics, body, subscribes_per_second=settings.subscribes_per_second)
     refused = [t for e, t in _events(records) if e == "refused"]
@@ -161,7 +162,8 @@ def test_garbage_frames_are_journaled_and_the_connection_survives(sim: Simulator
         for kind in ("bad_gzip", "bad_json", "unknown_datatype", "missing_fields"):
             assert sim.faults.garbage(kind, "BTC-USDT@trade") == 1
         _wait(lambda: connection.frames >= 8)
-        time.sleep(0.3)
+        frames = connection.frames
+        _wait(lambda: connection.frames >= frames + 2)  # still receiving after the garbage
 
     records = _run(sim, tmp_path, ["BTC-USDT@trade"], body)
     assert sum(1 for r in records if r.kind == BINARY) == 1

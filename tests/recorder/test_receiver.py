@@ -42,6 +42,13 @@ def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def _one_more_round(source: Source, theirs: socket.socket) -> None:
+    """Send `source` a byte and wait until it is read: a barrier instead of a sleep (the loop ran again)."""
+    before = len(source.data)
+    theirs.sendall(b".")
+    wait_for(lambda: len(source.data) > before)
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     receiver = Receiver("test-receiver")
@@ -83,7 +90,7 @@ def test_an_ended_source_is_told_once_and_the_others_keep_flowing(
     pairs[0][1].sendall(b"more")  # unregistered: never pumped again
     pairs[2][1].sendall(b"still here")
     wait_for(lambda: healthy.data == b"still here")
-    time.sleep(0.1)
+    _one_more_round(healthy, pairs[2][1])  # the loop polled again with "more" waiting on the broken one
     assert [type(e) for e in broken.errors] == [ValueError] and broken.data == b"!"
     assert [type(e) for e in closed.errors] == [ConnectionError]
 
@@ -99,7 +106,10 @@ def test_after_discard_returns_the_socket_is_never_read(
     receiver.discard(ours)
     receiver.discard(ours)  # twice is harmless
     theirs.sendall(b"two")
-    time.sleep(0.2)
+    witness = Source(pairs[1][0])
+    receiver.add(witness.sock, witness)
+    _one_more_round(witness, pairs[1][1])  # the loop polled again with "two" waiting on the discarded one
+    _one_more_round(witness, pairs[1][1])
     assert source.data == b"one" and ours.recv(16) == b"two"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -117,11 +116,11 @@ def test_pump_returns_every_whole_message_of_one_read_and_keeps_a_partial_one(
 ) -> None:
     reader, server = pair
     tail = server_frame(OPCODE_BINARY, b"c" * 300)
-    server.sendall(
-        server_frame(OPCODE_TEXT, b"a") + server_frame(0x9, b"p") + server_frame(OPCODE_BINARY, b"b")
-    )
+    whole = server_frame(OPCODE_TEXT, b"a") + server_frame(0x9, b"p") + server_frame(OPCODE_BINARY, b"b")
+    server.sendall(whole)
     server.sendall(tail[:100])
-    time.sleep(0.05)  # both writes in the buffer: one recv takes them
+    # A socket pair delivers at once: both writes are in the buffer, so one recv takes them
+    assert len(reader._ws.sock.recv(4096, socket.MSG_PEEK)) == len(whole) + 100
     assert reader.pump() == [(OPCODE_TEXT, b"a"), (OPCODE_BINARY, b"b")]
     assert client_frames(server.recv(1024)) == [(0xA, b"p")]  # the Ping was answered meanwhile
     assert reader.pump() == []  # nothing new: the read times out, the partial frame waits

@@ -17,6 +17,7 @@ from simulator import Simulator
 from simulator.market import Market
 from simulator.ws import WsOptions, WsServer
 from simulator.ws_feed import FeedOptions
+from tests.recorder.conftest import wait_for
 from tests.simulator.test_ws import SYMBOL, Client, by_topic
 
 
@@ -78,7 +79,7 @@ def test_a_client_that_never_pongs_is_dropped_without_a_close_frame(server: WsSe
     assert 1.0 <= time.monotonic() - started < 4.0
     assert client.pings >= 4
     client.close()
-    time.sleep(0.05)
+    wait_for(lambda: server.ledger.connections[0].close_reason is not None)
     assert server.ledger.connections[0].close_reason == "pong timeout"
 
 
@@ -90,7 +91,7 @@ def test_drop_aborts_every_connection(server: WsServer) -> None:
         with pytest.raises(websocket.WebSocketConnectionClosedException):
             client.collect(2.0)
         client.close()
-    time.sleep(0.05)
+    wait_for(lambda: all(r.close_reason is not None for r in server.ledger.connections))
     assert [r.close_reason for r in server.ledger.connections] == ["fault: drop", "fault: drop"]
 
 
@@ -226,7 +227,7 @@ def test_admin_endpoint_breaks_the_running_simulator() -> None:
                 client.collect(2.0)
         finally:
             client.close()
-        time.sleep(0.05)
+        wait_for(lambda: all(c.close_reason is not None for c in sim.ledger.connections))
         ledger = requests.get(f"{sim.admin_url}/ledger", timeout=5).json()
         assert [c["close_reason"] for c in ledger["connections"]] == ["fault: drop"]
         assert [g["kind"] for g in ledger["garbage"]] == ["bad_gzip"]
