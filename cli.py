@@ -14,9 +14,11 @@ from typing import Any
 import click
 
 from backfill.errors import PagingError
+from books.errors import BadTime, BookUnknown
 from exchange.errors import ExchangeError
-from recorder.errors import RecorderFailed
-from storage.errors import JournalLocked, SchemaMismatch
+from recorder.errors import ConfigError, RecorderFailed, TopicError
+from service.state import ServiceRunning
+from storage.errors import JournalLocked, LeaseHeld, RebuildError, SchemaMismatch
 
 LIVE_REST_URL = "https://open-api.bingx.com"
 LIVE_WS_URL = "wss://open-api-swap.bingx.com/swap-market"
@@ -26,8 +28,12 @@ class UserError(Exception):
     """A bad argument, config or state the user can fix; printed as one line."""
 
 
-# Every exchange failure that reaches here has been retried already (or cannot be): one line, exit 1.
-USER_ERRORS = (ExchangeError, UserError, SchemaMismatch, PagingError, JournalLocked, RecorderFailed)
+# The one table of errors a user can act on: each becomes one line and exit code 1 (Cli.invoke); anything
+# else is a bug and keeps its traceback. Every exchange failure that reaches here was retried already.
+USER_ERRORS = (
+    *(ExchangeError, UserError, PagingError, RecorderFailed, ConfigError, TopicError, ServiceRunning),
+    *(SchemaMismatch, JournalLocked, LeaseHeld, RebuildError, BookUnknown, BadTime),
+)
 
 
 @dataclass(frozen=True)
@@ -556,9 +562,8 @@ def record(settings: Settings, /, **flags: Any) -> None:
     It rewrites <data-dir>/state/status.json every 2 s (`bingx-recorder status` reads it); --metrics also
     serves /metrics, /health (200 while every topic is fresh, 503 listing the stale ones) and /status.
     """
-    from recorder.command import ConfigError, Endpoints, options_from
+    from recorder.command import Endpoints, options_from
     from recorder.command import record as run_record
-    from recorder.topics import TopicError
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     lake_uri = flags.pop("record_lake", None)
@@ -568,20 +573,17 @@ def record(settings: Settings, /, **flags: Any) -> None:
     endpoints = Endpoints(
         settings.data_dir, settings.rest_url, settings.ws_url, level, keys, settings.lake_uri or ""
     )
+    # every argument checked before the data dir is touched
+    checked = {key: value for key, value in flags.items() if key != "account"}
+    metrics = checked.pop("metrics", None)
+    flags.pop("metrics", None)
+    options_from(checked, endpoints, bool(flags.get("account")))
+    watch = _watch(settings, metrics, "record")
     try:
-        # every argument checked before the data dir is touched
-        checked = {key: value for key, value in flags.items() if key != "account"}
-        metrics = checked.pop("metrics", None)
-        flags.pop("metrics", None)
-        options_from(checked, endpoints, bool(flags.get("account")))
-        watch = _watch(settings, metrics, "record")
-        try:
-            writable_data_dir(settings)
-            run_record(flags, endpoints, watch.observe_recorder)
-        finally:
-            watch.close()
-    except (ConfigError, TopicError) as error:
-        raise UserError(str(error)) from error
+        writable_data_dir(settings)
+        run_record(flags, endpoints, watch.observe_recorder)
+    finally:
+        watch.close()
 
 
 def _watch(settings: Settings, metrics: str | None, kind: str) -> Any:
@@ -674,24 +676,17 @@ def run(settings: Settings, config_path: Path) -> None:
     from dataclasses import replace
 
     from exchange.logs import configure, current_format
-    from service.config import ConfigError, load
+    from service.config import load
     from service.run import serve
-    from service.state import ServiceRunning
 
-    try:
-        config = load(config_path.absolute())  # SIGHUP re-reads it, and state/service.json names it
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    config = load(config_path.absolute())  # SIGHUP re-reads it, and state/service.json names it
     top = config.top
     level = top["log_level"] or logging.getLevelName(logging.getLogger().getEffectiveLevel())
     fmt = top["log_format"] or current_format()
     configure(level, fmt)
     data_dir = writable_data_dir(replace(settings, data_dir=Path(top["data_dir"] or settings.data_dir)))
     flags = {"data_dir": str(data_dir), "rest_url": settings.rest_url, "ws_url": settings.ws_url}
-    try:
-        serve(config, {**flags, "log_level": level, "log_format": fmt}, data_dir, _has_flag, sys.executable)
-    except (ConfigError, ServiceRunning) as error:
-        raise UserError(str(error)) from None
+    serve(config, {**flags, "log_level": level, "log_format": fmt}, data_dir, _has_flag, sys.executable)
 
 
 def _has_flag(command: str, flag: str) -> bool:
@@ -792,12 +787,9 @@ def book(settings: Settings, symbol: str, at: str, levels: int | None, fmt: str)
     """
     import orjson
 
-    from books.rebuild import BookUnknown, book_at
+    from books.rebuild import book_at
 
-    try:
-        found = book_at(settings.open_lake(), symbol, at, levels)
-    except (BookUnknown, ValueError) as error:
-        raise UserError(str(error)) from None
+    found = book_at(settings.open_lake(), symbol, at, levels)
     if fmt == "json":
         click.echo(orjson.dumps(found.as_json()).decode())
         return
@@ -1361,7 +1353,6 @@ def compact(
 
     from storage.compact import compact as run_compact
     from storage.compact import compactable
-    from storage.lease import LeaseHeld
 
     cut = (
         _day(before, "--before")
@@ -1369,12 +1360,7 @@ def compact(
         else (datetime.now(UTC) - timedelta(seconds=_seconds(older_than))).date()
     )
     chosen = _datasets(datasets, compactable())
-    try:
-        summary = run_compact(
-            settings.open_lake(), chosen, cut, grace_s=grace, dry_run=dry_run, clock=time.time
-        )
-    except LeaseHeld as error:
-        raise UserError(str(error)) from None
+    summary = run_compact(settings.open_lake(), chosen, cut, grace_s=grace, dry_run=dry_run, clock=time.time)
     for line in summary.days:
         click.echo(line)
     verb = "would compact" if dry_run else "compacted"
@@ -1411,16 +1397,12 @@ def prune(
       bingx-recorder prune --keep-raw 3 --journal-archive ./data/archive
       bingx-recorder prune --datasets depth_snapshots --keep-data 30
     """
-    from storage.lease import LeaseHeld
     from storage.retention import prune as run_prune
 
     if (datasets is None) != (keep_data is None):
         raise UserError("--datasets and --keep-data go together")
     names = [dataset.name for dataset in _datasets(datasets, [])]
-    try:
-        pruned = run_prune(settings.open_lake(), keep_raw, journal_archive, names, keep_data, dry_run)
-    except LeaseHeld as error:
-        raise UserError(str(error)) from None
+    pruned = run_prune(settings.open_lake(), keep_raw, journal_archive, names, keep_data, dry_run)
     for path in pruned.paths:
         click.echo(path)
     verb = "would delete" if dry_run else "deleted"
@@ -1445,18 +1427,13 @@ def rebuild(settings: Settings, datasets: str, since: str, until: str | None, gr
     """
     from datetime import UTC, datetime
 
-    from storage.lease import LeaseHeld
-    from storage.rebuild import RebuildError
     from storage.rebuild import rebuild as run_rebuild
 
     first = _day(since, "--since")
     last = _day(until, "--until") if until else datetime.now(UTC).date()
     lake = settings.open_lake()
     for dataset in _datasets(datasets, []):
-        try:
-            done = run_rebuild(lake, dataset, first, last, grace_s=grace)
-        except (LeaseHeld, RebuildError) as error:
-            raise UserError(str(error)) from None
+        done = run_rebuild(lake, dataset, first, last, grace_s=grace)
         click.echo(
             f"rebuild {dataset.name}: {done.days} days, {done.partitions} partitions, "
             f"{done.derived} rows re-derived, {done.unconvertible} frames the converter rejects"

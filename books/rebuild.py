@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from books.engine import Engine
+from books.errors import BadTime, BookUnknown
 from books.tracker import BookTracker, SnapshotOptions
 from schemas import DATASETS
 from storage.lake import Lake
@@ -39,10 +40,6 @@ _DEPTH_COLUMNS = (
     "symbol, epoch_ms(event_time) AS event_time, levels, "
     "bid_prices, bid_qtys, ask_prices, ask_qtys, epoch_us(received_at) AS received_at"
 )
-
-
-class BookUnknown(ValueError):
-    """The lake cannot say what the book was at that instant (no snapshot before it, or a resync)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ def instant_ms(value: str | int | datetime) -> int:
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(
+            raise BadTime(
                 f"time {value!r}: expected ISO-8601 (2024-06-01T14:03:07.250Z) or epoch ms"
             ) from None
     if moment.tzinfo is None:

@@ -16,10 +16,11 @@ from backfill.arguments import parse_symbols
 from books.tracker import SnapshotOptions
 from exchange.errors import ExchangeError, FatalError
 from recorder.connection import ConnectionOptions
+from recorder.errors import ConfigError, TopicError
 from recorder.process import SEAL_INTERVAL_S
 from recorder.runner import Recorder, RecordOptions, check_symbols, tradable_symbols
 from recorder.shards import Shard
-from recorder.topics import TopicError, check_channels
+from recorder.topics import check_channels
 from storage.compact import Compactor
 from storage.lake import Lake, lake_at
 
@@ -48,10 +49,6 @@ KEYS = {
     "book_tolerance": float,
     "shard": str,
 }
-
-
-class ConfigError(ValueError):
-    """The config file cannot be used; the message is one line naming the file and the problem."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,13 @@
-"""Failures of the recorder itself that end a run: one line for the user, a non-zero exit for a supervisor."""
+"""The recorder's errors: a config or topic set it cannot use, and failures that end a run (one line for
+the user, a non-zero exit for a supervisor)."""
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message is one line naming the file and the problem."""
+
+
+class TopicError(ValueError):
+    """A channel or topic set the recorder cannot subscribe; the message is one line for the user."""
 
 
 class RecorderFailed(Exception):

@@ -12,13 +12,13 @@ from typing import Any, Protocol
 
 from books.tracker import SnapshotOptions
 from recorder.connection import Connection, ConnectionOptions
-from recorder.errors import JournalFailed
+from recorder.errors import JournalFailed, TopicError
 from recorder.process import SEAL_INTERVAL_S, ConverterProcess, ConverterThread
 from recorder.receiver import Receiver
 from recorder.shards import Shard, identity
 from recorder.stats import Sealed
 from recorder.supervision import Supervisor
-from recorder.topics import MAX_CONNECTIONS, Pacer, TopicError, shard, topics_for
+from recorder.topics import MAX_CONNECTIONS, Pacer, shard, topics_for
 from schemas import CONTRACTS_PATH, DATASETS
 from schemas.dataset import ConversionError
 from storage.journal import JournalWriter

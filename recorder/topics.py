@@ -6,12 +6,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from recorder.errors import TopicError
+
 MAX_TOPICS_PER_CONNECTION = 200  # BingX answers 80403 to the 201st topic on one socket
 MAX_CONNECTIONS = 60  # BingX's documented limit per IP
-
-
-class TopicError(ValueError):
-    """A channel or topic set the recorder cannot subscribe; the message is one line for the user."""
 
 
 def check_channels(channels: Sequence[str]) -> list[str]:

@@ -13,10 +13,9 @@ from backfill.account import ACCOUNT_SNAPSHOTS
 from backfill.poll import SNAPSHOTS
 from backfill.series import SERIES
 from recorder import command
+from recorder.errors import ConfigError
 from schemas.dataset import INTERVALS
 from service.values import CHECKS, parse_duration
-
-ConfigError = command.ConfigError  # one line naming the file (and the key, the value, what is allowed)
 
 
 @dataclass(frozen=True)
@@ -218,7 +217,7 @@ def _record(path: Path, table: dict[str, Any]) -> dict[str, Any]:
     endpoints = command.Endpoints(Path("."), "http://127.0.0.1", "ws://127.0.0.1")
     try:
         command.options_from(dict(chosen), endpoints, bool(values["account"]))
-    except (command.ConfigError, ValueError) as error:  # TopicError is a ValueError
+    except ValueError as error:  # ConfigError and TopicError are ValueErrors
         raise ConfigError(f"config {path}: [record] {error}") from None
     return values
 

@@ -32,8 +32,9 @@ import pyarrow.fs as pafs
 from schemas import DATASETS
 from schemas.dataset import Dataset
 from storage import layout
+from storage.errors import LeaseHeld
 from storage.lake import Lake, _Part
-from storage.lease import Lease, LeaseHeld
+from storage.lease import Lease
 from storage.objectstore import register_filesystems
 from storage.views import ranked_body, rows_sql
 

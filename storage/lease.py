@@ -16,12 +16,9 @@ import uuid
 from collections.abc import Callable
 from types import TracebackType
 
+from storage.errors import LeaseHeld
 from storage.lake import Lake
 from storage.layout import CONTROL
-
-
-class LeaseHeld(Exception):
-    """Another process holds the lake's maintenance lease (compaction, prune or rebuild)."""
 
 
 class Lease:

@@ -32,6 +32,7 @@ from storage.compact import (
     superseded_files,
     write_runs,
 )
+from storage.errors import RebuildError
 from storage.lake import Lake
 from storage.lease import Lease
 from storage.validation import table_from_rows
@@ -39,10 +40,6 @@ from storage.views import connect, ranked_body, rows_sql
 
 Derive = Callable[[dict[str, Any]], list[Row]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class RebuildError(Exception):
-    """A rebuild cannot run now (a dataset without a stream converter, a compaction within its grace)."""
 
 
 @dataclass

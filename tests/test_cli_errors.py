@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from cli import main
+from cli import USER_ERRORS, main
 from recorder.command import Endpoints, options_from
-from recorder.topics import TopicError
+from recorder.errors import TopicError
 from simulator import Simulator
 
 SYMBOLS = ["BTC-USDT", "ETH-USDT"]
@@ -137,3 +138,22 @@ def test_poll_count_without_every_is_refused(sim: Simulator, tmp_path: Path) -> 
     line = _invoke(sim, tmp_path, "poll", "prices", "--count", "3")
     assert "--count" in line and "--every" in line
     assert not (tmp_path / "lake").exists()
+
+
+@pytest.mark.parametrize("error", USER_ERRORS, ids=lambda kind: kind.__name__)
+def test_every_error_of_the_table_is_one_line_and_exit_1_and_a_bug_keeps_its_traceback(
+    error: type[Exception],
+) -> None:
+    @main.command(name="raise-for-test")
+    @click.option("--bug", is_flag=True)
+    def raising(bug: bool) -> None:
+        raise KeyError("a bug") if bug else error("what went wrong\nand its detail")
+
+    try:
+        result = CliRunner().invoke(main, ["raise-for-test"])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert result.output == "Error: what went wrong and its detail\n"
+        bug = CliRunner().invoke(main, ["raise-for-test", "--bug"])
+        assert isinstance(bug.exception, KeyError)  # not turned into a message: a traceback
+    finally:
+        del main.commands["raise-for-test"]

@@ -98,7 +98,7 @@ def test_times_are_iso_8601_or_epoch_ms() -> None:
 def test_record_takes_book_snapshots_off_by_default_and_as_levels_at_interval() -> None:
     from books.tracker import SnapshotOptions
     from recorder.command import Endpoints, options_from
-    from recorder.topics import TopicError
+    from recorder.errors import TopicError
 
     endpoints = Endpoints(Path("."), "http://127.0.0.1:1", "ws://127.0.0.1:1")
     base = {"symbols": "BTC-USDT", "channels": "incrDepth"}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder.topics import Pacer, TopicError, shard, topics_for
+from recorder.errors import TopicError
+from recorder.topics import Pacer, shard, topics_for
 from simulator import Simulator
 from tests.recorder.conftest import options, query, recording, wait_for
 

@@ -14,7 +14,8 @@ import pytest
 from storage import compact as compact_module
 from storage import layout
 from storage.compact import compact
-from storage.lease import Lease, LeaseHeld
+from storage.errors import LeaseHeld
+from storage.lease import Lease
 from tests.storage.lakes import KLINES, TRADES, bars, build, settled, snapshot, trades
 
 LATER = date(2030, 1, 1)

@@ -17,8 +17,8 @@ import pytest
 from schemas import DATASETS
 from storage import layout
 from storage.compact import compact
+from storage.errors import LeaseHeld
 from storage.lake import Lake
-from storage.lease import LeaseHeld
 from storage.views import connect
 from tests.storage.lakes import TRADES, settled, trades
 

@@ -12,8 +12,9 @@ import pytest
 
 from schemas import DATASETS
 from storage.compact import compact
+from storage.errors import LeaseHeld
 from storage.lake import Lake
-from storage.lease import Lease, LeaseHeld
+from storage.lease import Lease
 from storage.rebuild import rebuild
 from storage.retention import prune
 from storage.validation import table_from_rows

@@ -16,8 +16,9 @@ import pytest
 from schemas import DATASETS
 from schemas.dataset import Row
 from storage.compact import compact
+from storage.errors import RebuildError
 from storage.lake import Lake
-from storage.rebuild import RebuildError, rebuild
+from storage.rebuild import rebuild
 from storage.views import connect
 from tests.storage.lakes import DAY0, SYMBOLS, TRADES, snapshot
 
