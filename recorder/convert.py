@@ -239,7 +239,7 @@ class Converter:
         try:
             dataset, rows = from_account_event(message)
         except ConversionError as error:
-            name = ACCOUNT_EVENTS[str(message.get("e"))][0].name
+            name = ACCOUNT_EVENTS[str(message.get("e"))].name
             self._reject(
                 name, record.payload.decode(errors="replace"), "conversion failed", str(error), record
             )

@@ -15,17 +15,14 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
-    SHAPE_ERRORS,
     ConversionError,
+    Converter,
     Dataset,
     Message,
     Row,
     amount,
-    envelope_data,
-    explain,
     flag,
     integer,
-    items,
     ms_or_none,
     time_ms,
 )
@@ -44,104 +41,89 @@ _POSITION_FIELDS = {
     "positionSide": "text",
     "avgPrice": "decimal?",
 }
+_COMMISSION_FIELDS = {"takerCommissionRate": "decimal", "makerCommissionRate": "decimal"}
 
 
 def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def income_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/user/income: every income type; `time` is an int or a numeric string (§1)."""
-    where = "income rest"
-    records = items(envelope_data(envelope, where), where)
-    try:
-        return [
-            {
-                "tran_id": str(r["tranId"]),
-                "income_type": str(r["incomeType"]),
-                "asset": str(r["asset"]),
-                "symbol": _text(r.get("symbol")),  # "" for a transfer
-                "income": float(r["income"]),
-                "time": time_ms(r["time"]),
-                "info": _text(r.get("info")),
-                "trade_id": _text(r.get("tradeId")),
-            }
-            for r in records
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, records, _INCOME_FIELDS, error) from None
+def _income_rows(records: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/user/income: every income type; `time` is an int or a numeric string (§1)
+    return [
+        {
+            "tran_id": str(r["tranId"]),
+            "income_type": str(r["incomeType"]),
+            "asset": str(r["asset"]),
+            "symbol": _text(r.get("symbol")),  # "" for a transfer
+            "income": float(r["income"]),
+            "time": time_ms(r["time"]),
+            "info": _text(r.get("info")),
+            "trade_id": _text(r.get("tradeId")),
+        }
+        for r in records
+    ]
 
 
-def balances_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v3/user/balance: one row per margin asset; "" is null (JK GetBalances2)."""
-    where = "balances rest"
-    assets = items(envelope_data(envelope, where), where)
-    try:
-        return [
-            {
-                "asset": str(a["asset"]),
-                "balance": amount(a.get("balance")),
-                "equity": amount(a.get("equity")),
-                "unrealized_profit": amount(a.get("unrealizedProfit")),
-                "realised_profit": amount(a.get("realisedProfit")),
-                "available_margin": amount(a.get("availableMargin")),
-                "used_margin": amount(a.get("usedMargin")),
-                "freezed_margin": amount(a.get("freezedMargin")),
-            }
-            for a in assets
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, assets, _BALANCE_FIELDS, error) from None
+def _balance_rows(assets: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v3/user/balance: one row per margin asset; "" is null (JK GetBalances2)
+    return [
+        {
+            "asset": str(a["asset"]),
+            "balance": amount(a.get("balance")),
+            "equity": amount(a.get("equity")),
+            "unrealized_profit": amount(a.get("unrealizedProfit")),
+            "realised_profit": amount(a.get("realisedProfit")),
+            "available_margin": amount(a.get("availableMargin")),
+            "used_margin": amount(a.get("usedMargin")),
+            "freezed_margin": amount(a.get("freezedMargin")),
+        }
+        for a in assets
+    ]
 
 
-def positions_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/user/positions; leverage is an int or a string, liquidationPrice a number or a string."""
-    where = "positions rest"
-    held = items(envelope_data(envelope, where), where)
-    try:
-        return [
-            {
-                "position_id": str(p.get("positionId") or f"{p['symbol']}:{p['positionSide']}"),
-                "symbol": str(p["symbol"]),
-                "position_side": str(p["positionSide"]),
-                "isolated": flag(p.get("isolated")),
-                "position_amount": float(p["positionAmt"]),
-                "available_amount": amount(p.get("availableAmt")),
-                "average_price": amount(p.get("avgPrice")),
-                "initial_margin": amount(p.get("initialMargin")),
-                "leverage": integer(p.get("leverage")),
-                "unrealized_profit": amount(p.get("unrealizedProfit")),
-                "realised_profit": amount(p.get("realisedProfit")),
-                "liquidation_price": amount(p.get("liquidationPrice")),
-                "mark_price": amount(p.get("markPrice")),
-                "position_value": amount(p.get("positionValue")),
-                "update_time": ms_or_none(p.get("updateTime")),
-            }
-            for p in held
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, held, _POSITION_FIELDS, error) from None
+def _position_rows(held: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/user/positions: leverage is an int or a string, liquidationPrice a number or a string
+    return [
+        {
+            "position_id": str(p.get("positionId") or f"{p['symbol']}:{p['positionSide']}"),
+            "symbol": str(p["symbol"]),
+            "position_side": str(p["positionSide"]),
+            "isolated": flag(p.get("isolated")),
+            "position_amount": float(p["positionAmt"]),
+            "available_amount": amount(p.get("availableAmt")),
+            "average_price": amount(p.get("avgPrice")),
+            "initial_margin": amount(p.get("initialMargin")),
+            "leverage": integer(p.get("leverage")),
+            "unrealized_profit": amount(p.get("unrealizedProfit")),
+            "realised_profit": amount(p.get("realisedProfit")),
+            "liquidation_price": amount(p.get("liquidationPrice")),
+            "mark_price": amount(p.get("markPrice")),
+            "position_value": amount(p.get("positionValue")),
+            "update_time": ms_or_none(p.get("updateTime")),
+        }
+        for p in held
+    ]
 
 
-def commission_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/user/commissionRate: `data.commission` holds JSON numbers."""
-    where = "commission_rates rest"
-    data = envelope_data(envelope, where)
+def _commission(data: Any, where: str) -> list[Any]:
+    # /v2/user/commissionRate: the rates sit in `data.commission`
     if data is None:
         return []
     if not isinstance(data, Mapping) or not isinstance(data.get("commission"), Mapping):
         raise ConversionError(f"{where}: expected data.commission to be an object, got {data!r:.80}")
-    rates = data["commission"]
-    try:
-        return [
-            {
-                "taker_commission_rate": float(rates["takerCommissionRate"]),
-                "maker_commission_rate": float(rates["makerCommissionRate"]),
-            }
-        ]
-    except SHAPE_ERRORS as error:
-        fields = {"takerCommissionRate": "decimal", "makerCommissionRate": "decimal"}
-        raise explain(where, [rates], fields, error) from None
+    return [data["commission"]]
+
+
+def _commission_rows(found: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # JSON numbers
+    return [
+        {
+            "taker_commission_rate": float(rates["takerCommissionRate"]),
+            "maker_commission_rate": float(rates["makerCommissionRate"]),
+        }
+        for rates in found
+    ]
 
 
 INCOME = Dataset(
@@ -161,7 +143,7 @@ INCOME = Dataset(
     description="The account's money movements: funding fees, realized PnL, trading fees, transfers.",
     rest_path="/openApi/swap/v2/user/income",
     paging="time",
-    from_rest=income_from_rest,
+    rest=Converter(_income_rows, _INCOME_FIELDS),
     partitions=(),
 )
 
@@ -187,7 +169,7 @@ BALANCES = Dataset(
     description="Polled snapshots of the account's balance per margin asset.",
     rest_path="/openApi/swap/v3/user/balance",
     paging="all",
-    from_rest=balances_from_rest,
+    rest=Converter(_balance_rows, _BALANCE_FIELDS),
     partitions=(),
 )
 
@@ -218,7 +200,7 @@ POSITIONS = Dataset(
     description="Polled snapshots of the account's open positions.",
     rest_path="/openApi/swap/v2/user/positions",
     paging="all",
-    from_rest=positions_from_rest,
+    rest=Converter(_position_rows, _POSITION_FIELDS),
     partitions=(),
 )
 
@@ -234,6 +216,11 @@ COMMISSION_RATES = Dataset(
     rest_path="/openApi/swap/v2/user/commissionRate",
     paging="all",
     alias="commission-rates",
-    from_rest=commission_from_rest,
+    rest=Converter(_commission_rows, _COMMISSION_FIELDS, find=_commission),
     partitions=(),
 )
+
+income_from_rest = INCOME.convert_rest
+balances_from_rest = BALANCES.convert_rest
+positions_from_rest = POSITIONS.convert_rest
+commission_from_rest = COMMISSION_RATES.convert_rest

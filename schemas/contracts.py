@@ -13,16 +13,13 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
-    SHAPE_ERRORS,
+    Converter,
     Dataset,
     Message,
     Row,
     amount,
-    envelope_data,
-    explain,
     flag,
     integer,
-    items,
     time_ms,
 )
 
@@ -58,14 +55,9 @@ _FIELDS = {
 }
 
 
-def from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/quote/contracts; "true"/"false" strings become booleans, a time of 0 means none."""
-    where = "contracts rest"
-    contracts = items(envelope_data(envelope, where), where)
-    try:
-        return [_row(contract) for contract in contracts]
-    except SHAPE_ERRORS as error:
-        raise explain(where, contracts, _FIELDS, error) from None
+def _rows(contracts: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/quote/contracts: "true"/"false" strings become booleans, a time of 0 means none
+    return [_row(contract) for contract in contracts]
 
 
 def _row(contract: Mapping[str, Any]) -> Row:
@@ -103,5 +95,7 @@ CONTRACTS = Dataset(
     description="Contract specs and trading status per poll (precisions, fees, leverage, listing times).",
     rest_path="/openApi/swap/v2/quote/contracts",
     paging="all",
-    from_rest=from_rest,
+    rest=Converter(_rows, _FIELDS),
 )
+
+from_rest = CONTRACTS.convert_rest

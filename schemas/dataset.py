@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ Row = dict[str, Any]
 Message = Mapping[str, Any]
 StreamConverter = Callable[[Message], list[Row]]
 RestConverter = Callable[[Message, Mapping[str, Any]], list[Row]]  # (response envelope, query params)
+Find = Callable[[Any, str], list[Any]]  # (a payload's `data`, where) -> the items rows are built from
 
 # How a dataset's rest_path is read: history walked by time or by trade id; a snapshot answered for every
 # contract at once, or asked one symbol at a time.
@@ -31,12 +33,27 @@ MS = pa.timestamp("ms", tz="UTC")
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 
 
-# What a converter's field access raises on a malformed item; converters turn it into a ConversionError.
+# What a converter's field access raises on a malformed item; the Dataset turns it into a ConversionError.
 SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 
 class ConversionError(ValueError):
     """A payload does not have the shape its dataset expects; the message goes to _rejects with this text."""
+
+
+@dataclass(frozen=True)
+class Converter:
+    """One source's converter, bare: `rows` builds rows from the items `find` picked out of the payload.
+
+    `rows` reads fields without checks and may raise SHAPE_ERRORS; the Dataset then names the culprit
+    with `explain` over the items and `fields` (wire name -> kind). Its arguments per source:
+    stream (items, frame, symbol, channel); rest (items, envelope, query); account event (items, event).
+    """
+
+    rows: Callable[..., list[Row]]
+    fields: Mapping[str, str]
+    find: Find | None = None  # None: `data` as an object, an array or null (see `items`)
+    query: tuple[str, ...] = ()  # rest: request parameters the rows depend on, checked first
 
 
 @dataclass(frozen=True)
@@ -60,8 +77,9 @@ class Dataset:
     rest_params: tuple[tuple[str, Any], ...] = ()  # fixed query parameters, e.g. depth's limit
     default_channel: str | None = None  # its channel when none is chosen (demo, bench), e.g. "kline_1m"
     alias: str | None = None  # a short CLI name kept beside `name`, e.g. "funding"
-    from_stream: StreamConverter | None = None
-    from_rest: RestConverter | None = None
+    stream: Converter | None = None  # frames of `channel`: rows(items, frame, symbol, channel)
+    rest: Converter | None = None  # rest_path's answers: rows(items, envelope, query)
+    event: Converter | None = None  # account stream events (no topic): rows(items, event)
     partitions: tuple[str, ...] = ("symbol",)  # hive folders before date=; kline-like add "interval"
     occurrence: bool = False
     replay_key: Mapping[str, tuple[str, ...]] | None = None  # per source: columns that identify a copy
@@ -78,6 +96,53 @@ class Dataset:
     def matches(self, channel: str) -> bool:
         """Say whether a topic suffix (the part after "<SYMBOL>@") belongs to this dataset."""
         return self.channel is not None and self.channel.fullmatch(channel) is not None
+
+    # Cached: the recorder reads these once per frame.
+    @cached_property
+    def from_stream(self) -> StreamConverter | None:
+        return None if self.stream is None else self.convert_stream
+
+    @cached_property
+    def from_rest(self) -> RestConverter | None:
+        return None if self.rest is None else self.convert_rest
+
+    @cached_property
+    def _stream_where(self) -> str:
+        return f"{self.name} stream"
+
+    # The one skeleton, written out per source: a shared helper cost a frame ~0.25 µs more (trades: +14%).
+    def convert_stream(self, message: Message) -> list[Row]:
+        """Convert one data frame; a malformed one is a one-line ConversionError starting "<name> stream"."""
+        where, stream = self._stream_where, self.stream
+        assert stream is not None, f"{self.name} has no stream converter"
+        symbol, channel = topic_parts(message, where)
+        found = (stream.find or items)(message.get("data"), where)
+        try:
+            return stream.rows(found, message, symbol, channel)
+        except SHAPE_ERRORS as error:
+            raise explain(where, found, stream.fields, error) from None
+
+    def convert_rest(self, envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+        """Convert one REST answer to `query`; a malformed one is a ConversionError starting "<name> rest"."""
+        where, rest = f"{self.name} rest", self.rest
+        assert rest is not None, f"{self.name} has no rest converter"
+        for name in rest.query:
+            query_value(query, name, where)
+        found = (rest.find or items)(envelope_data(envelope, where), where)
+        try:
+            return rest.rows(found, envelope, query)
+        except SHAPE_ERRORS as error:
+            raise explain(where, found, rest.fields, error) from None
+
+    def convert_event(self, message: Message) -> list[Row]:
+        """Convert one account stream event; a malformed one is a ConversionError starting "<name> stream"."""
+        where, event = self._stream_where, self.event
+        assert event is not None, f"{self.name} has no event converter"
+        found = (event.find or items)(message, where)
+        try:
+            return event.rows(found, message)
+        except SHAPE_ERRORS as error:
+            raise explain(where, found, event.fields, error) from None
 
 
 # ---- parsing helpers: BingX's loose typing in one place (BINGX_API.md §1, §27) ----

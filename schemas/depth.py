@@ -15,16 +15,12 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
-    SHAPE_ERRORS,
     ConversionError,
+    Converter,
     Dataset,
     Message,
     Row,
-    envelope_data,
-    explain,
-    query_value,
     time_ms,
-    topic_parts,
 )
 
 _SNAPSHOT_FIELDS = {"bids": "levels", "asks": "levels"}
@@ -40,65 +36,55 @@ _ACTIONS = frozenset(("all", "update"))
 DEFAULT_REST_LIMIT = 20  # BingX's default for /v2/quote/depth
 
 
-def snapshot_from_stream(message: Message) -> list[Row]:
-    """Convert `<SYMBOL>@depth<N>[@<ms>]`: one snapshot row; N comes from the topic, the time from `ts`."""
-    where = "depth_snapshots stream"
-    symbol, channel = topic_parts(message, where)
-    data = message.get("data")
-    if data is None:
+def _one(data: Any, where: str) -> list[Any]:
+    # a depth payload is one book: its `data` object, or none
+    return [] if data is None else [data]
+
+
+def _snapshot_rows(found: list[Any], message: Message, symbol: str, channel: str) -> list[Row]:
+    # `<SYMBOL>@depth<N>[@<ms>]`: one snapshot row; N comes from the topic, the time from `ts`
+    if not found:
         return []
-    try:
-        levels = int(channel[5:].partition("@")[0])
-        # `ts` sits outside `data`; AISKILLS claims a `data.T` instead (contradicted, but cheap to accept)
-        ms = message.get("ts") or data.get("T")
-        if ms is None or ms == "":
-            raise ConversionError(f"{where}: field 'ts' is missing")
-        return [_snapshot(data.get("s") or symbol, time_ms(ms), levels, data["bids"], data["asks"])]
-    except SHAPE_ERRORS as error:
-        raise explain(where, [data], _SNAPSHOT_FIELDS, error) from None
+    (data,) = found
+    levels = int(channel[5:].partition("@")[0])
+    # `ts` sits outside `data`; AISKILLS claims a `data.T` instead (contradicted, but cheap to accept)
+    ms = message.get("ts") or data.get("T")
+    if ms is None or ms == "":
+        raise ConversionError("field 'ts' is missing")
+    return [_snapshot(data.get("s") or symbol, time_ms(ms), levels, data["bids"], data["asks"])]
 
 
-def snapshot_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/quote/depth; the level count is the query's `limit` (BingX's default is 20)."""
-    where = "depth_snapshots rest"
-    symbol = query_value(query, "symbol", where)
-    data = envelope_data(envelope, where)
-    if data is None:
+def _snapshot_rest_rows(found: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/quote/depth: the level count is the query's `limit` (BingX's default is 20)
+    if not found:
         return []
-    try:
-        levels = int(query.get("limit") or DEFAULT_REST_LIMIT)
-        return [_snapshot(symbol, time_ms(data["T"]), levels, data["bids"], data["asks"])]
-    except SHAPE_ERRORS as error:
-        raise explain(where, [data], _REST_FIELDS, error) from None
+    (data,) = found
+    levels = int(query.get("limit") or DEFAULT_REST_LIMIT)
+    return [_snapshot(str(query["symbol"]), time_ms(data["T"]), levels, data["bids"], data["asks"])]
 
 
-def update_from_stream(message: Message) -> list[Row]:
-    """Convert `<SYMBOL>@incrDepth`: the first frame is the snapshot ("all"), then diffs ("update")."""
-    where = "book_updates stream"
-    symbol, _ = topic_parts(message, where)
-    data = message.get("data")
-    if data is None:
+def _update_rows(found: list[Any], message: Message, symbol: str, channel: str) -> list[Row]:
+    # `<SYMBOL>@incrDepth`: the first frame is the snapshot ("all"), then diffs ("update")
+    if not found:
         return []
-    try:
-        action = data["action"]
-        if action not in _ACTIONS:
-            raise ConversionError(f"{where}: field 'action' is {action!r}, expected 'all' or 'update'")
-        bid_prices, bid_qtys = _side(data["bids"], True)
-        ask_prices, ask_qtys = _side(data["asks"], False)
-        return [
-            {
-                "symbol": data.get("s") or symbol,
-                "event_time": time_ms(data["time"]),
-                "update_id": int(data["lastUpdateId"]),
-                "action": action,
-                "bid_prices": bid_prices,
-                "bid_qtys": bid_qtys,  # a quantity of 0 deletes the level
-                "ask_prices": ask_prices,
-                "ask_qtys": ask_qtys,
-            }
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, [data], _UPDATE_FIELDS, error) from None
+    (data,) = found
+    action = data["action"]
+    if action not in _ACTIONS:
+        raise ConversionError(f"field 'action' is {action!r}, expected 'all' or 'update'")
+    bid_prices, bid_qtys = _side(data["bids"], True)
+    ask_prices, ask_qtys = _side(data["asks"], False)
+    return [
+        {
+            "symbol": data.get("s") or symbol,
+            "event_time": time_ms(data["time"]),
+            "update_id": int(data["lastUpdateId"]),
+            "action": action,
+            "bid_prices": bid_prices,
+            "bid_qtys": bid_qtys,  # a quantity of 0 deletes the level
+            "ask_prices": ask_prices,
+            "ask_qtys": ask_qtys,
+        }
+    ]
 
 
 def _snapshot(symbol: str, event_time: Any, levels: int, bids: Any, asks: Any) -> Row:
@@ -158,8 +144,8 @@ DEPTH_SNAPSHOTS = Dataset(
     rest_params=(("limit", 20),),
     default_channel="depth20@500ms",
     alias="depth",
-    from_stream=snapshot_from_stream,
-    from_rest=snapshot_from_rest,
+    stream=Converter(_snapshot_rows, _SNAPSHOT_FIELDS, find=_one),
+    rest=Converter(_snapshot_rest_rows, _REST_FIELDS, find=_one, query=("symbol",)),
 )
 
 BOOK_UPDATES = Dataset(
@@ -173,5 +159,9 @@ BOOK_UPDATES = Dataset(
     description="Incremental book: one full snapshot, then diffs (qty 0 deletes a level); ids skip forward.",
     channel=re.compile(r"incrDepth"),
     default_channel="incrDepth",
-    from_stream=update_from_stream,
+    stream=Converter(_update_rows, _UPDATE_FIELDS, find=_one),
 )
+
+snapshot_from_stream = DEPTH_SNAPSHOTS.convert_stream
+snapshot_from_rest = DEPTH_SNAPSHOTS.convert_rest
+update_from_stream = BOOK_UPDATES.convert_stream

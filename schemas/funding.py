@@ -14,16 +14,13 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
-    SHAPE_ERRORS,
     ConversionError,
+    Converter,
     Dataset,
     Message,
     Row,
     amount,
-    envelope_data,
-    explain,
     integer,
-    items,
     ms_or_none,
     time_ms,
 )
@@ -41,69 +38,54 @@ _PREMIUM_FIELDS = {
 _OPEN_INTEREST_FIELDS = {"openInterest": "decimal", "time": "time"}
 
 
-def funding_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/quote/fundingRate; `data` null means an empty range (JK), order is not guaranteed."""
-    where = "funding_rates rest"
-    rates = items(envelope_data(envelope, where), where)
+def _funding_rows(rates: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/quote/fundingRate; `data` null means an empty range (JK), order is not guaranteed
     fallback = query.get("symbol")
-    try:
-        return [
-            {
-                "symbol": rate.get("symbol") or _symbol(fallback, where),
-                "funding_time": time_ms(rate["fundingTime"]),
-                "funding_rate": float(rate["fundingRate"]),
-                "mark_price": amount(rate.get("markPrice")),
-            }
-            for rate in rates
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, rates, _FUNDING_FIELDS, error) from None
+    return [
+        {
+            "symbol": rate.get("symbol") or _symbol(fallback),
+            "funding_time": time_ms(rate["fundingTime"]),
+            "funding_rate": float(rate["fundingRate"]),
+            "mark_price": amount(rate.get("markPrice")),
+        }
+        for rate in rates
+    ]
 
 
-def premium_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/quote/premiumIndex: an object with `symbol`, or an array without it."""
-    where = "premium_index rest"
-    rows = items(envelope_data(envelope, where), where)
+def _premium_rows(found: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/quote/premiumIndex: an object with `symbol`, or an array without it
     fallback = query.get("symbol")
-    try:
-        return [
-            {
-                "symbol": row.get("symbol") or _symbol(fallback, where),
-                "mark_price": float(row["markPrice"]),
-                "index_price": float(row["indexPrice"]),
-                "last_funding_rate": amount(row.get("lastFundingRate")),
-                # an absolute instant despite the doc's "remaining time" (§6, §27.1)
-                "next_funding_time": ms_or_none(row.get("nextFundingTime")),
-                "funding_interval_hours": integer(row.get("fundingIntervalHours")),  # 4 or "4"
-                "update_time": ms_or_none(row.get("updateTime")),  # the last settlement, per PROBE
-            }
-            for row in rows
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, rows, _PREMIUM_FIELDS, error) from None
+    return [
+        {
+            "symbol": row.get("symbol") or _symbol(fallback),
+            "mark_price": float(row["markPrice"]),
+            "index_price": float(row["indexPrice"]),
+            "last_funding_rate": amount(row.get("lastFundingRate")),
+            # an absolute instant despite the doc's "remaining time" (§6, §27.1)
+            "next_funding_time": ms_or_none(row.get("nextFundingTime")),
+            "funding_interval_hours": integer(row.get("fundingIntervalHours")),  # 4 or "4"
+            "update_time": ms_or_none(row.get("updateTime")),  # the last settlement, per PROBE
+        }
+        for row in found
+    ]
 
 
-def open_interest_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/quote/openInterest (one object per symbol; an array is accepted too)."""
-    where = "open_interest rest"
-    rows = items(envelope_data(envelope, where), where)
+def _open_interest_rows(found: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/quote/openInterest: one object per symbol; an array is accepted too
     fallback = query.get("symbol")
-    try:
-        return [
-            {
-                "symbol": row.get("symbol") or _symbol(fallback, where),
-                "open_interest": float(row["openInterest"]),
-                "event_time": time_ms(row["time"]),
-            }
-            for row in rows
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, rows, _OPEN_INTEREST_FIELDS, error) from None
+    return [
+        {
+            "symbol": row.get("symbol") or _symbol(fallback),
+            "open_interest": float(row["openInterest"]),
+            "event_time": time_ms(row["time"]),
+        }
+        for row in found
+    ]
 
 
-def _symbol(fallback: Any, where: str) -> str:
+def _symbol(fallback: Any) -> str:
     if fallback is None or fallback == "":
-        raise ConversionError(f"{where}: field 'symbol' is missing and the query has none")
+        raise ConversionError("field 'symbol' is missing and the query has none")
     return str(fallback)
 
 
@@ -121,7 +103,7 @@ FUNDING_RATES = Dataset(
     rest_path="/openApi/swap/v2/quote/fundingRate",
     paging="time",
     alias="funding",
-    from_rest=funding_from_rest,
+    rest=Converter(_funding_rows, _FUNDING_FIELDS),
 )
 
 PREMIUM_INDEX = Dataset(
@@ -141,7 +123,7 @@ PREMIUM_INDEX = Dataset(
     rest_path="/openApi/swap/v2/quote/premiumIndex",
     paging="all",
     alias="premium-index",
-    from_rest=premium_from_rest,
+    rest=Converter(_premium_rows, _PREMIUM_FIELDS),
 )
 
 OPEN_INTEREST = Dataset(
@@ -157,5 +139,9 @@ OPEN_INTEREST = Dataset(
     rest_path="/openApi/swap/v2/quote/openInterest",
     paging="per_symbol",
     alias="open-interest",
-    from_rest=open_interest_from_rest,
+    rest=Converter(_open_interest_rows, _OPEN_INTEREST_FIELDS),
 )
+
+funding_from_rest = FUNDING_RATES.convert_rest
+premium_from_rest = PREMIUM_INDEX.convert_rest
+open_interest_from_rest = OPEN_INTEREST.convert_rest

@@ -7,7 +7,7 @@ pin them (BINGX_API.md §8, §9, §19).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -16,17 +16,12 @@ from schemas.dataset import (
     AMOUNT,
     INTERVALS,
     MS,
-    SHAPE_ERRORS,
     ConversionError,
+    Converter,
     Dataset,
     Message,
     Row,
-    envelope_data,
-    explain,
-    items,
-    query_value,
     time_ms,
-    topic_parts,
 )
 
 _STREAM_FIELDS = {"T": "time", "o": "decimal", "h": "decimal", "l": "decimal", "c": "decimal", "v": "decimal"}
@@ -44,45 +39,33 @@ IS_FINAL = (
 )
 
 
-def from_stream(message: Message) -> list[Row]:
-    """Convert a `<SYMBOL>@kline_<interval>` frame (symbol at top level as `s`, bars in `data`)."""
-    where = "klines stream"
-    topic_symbol, channel = topic_parts(message, where)
+def _stream_rows(bars: list[Any], message: Message, symbol: str, channel: str) -> list[Row]:
+    # a `<SYMBOL>@kline_<interval>` frame: symbol at top level as `s`, bars in `data`
     interval = channel.removeprefix("kline_")
-    symbol = message.get("s") or topic_symbol
-    bars = items(message.get("data"), where)
-    try:
-        return [
-            _row(bar.get("s") or symbol, interval, bar["T"], bar["o"], bar["h"], bar["l"], bar["c"], bar["v"])
-            for bar in bars
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, bars, _STREAM_FIELDS, error) from None
+    symbol = message.get("s") or symbol
+    return [
+        _row(bar.get("s") or symbol, interval, bar["T"], bar["o"], bar["h"], bar["l"], bar["c"], bar["v"])
+        for bar in bars
+    ]
 
 
-def from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v3/quote/klines; the items repeat neither symbol nor interval, so the query supplies them."""
-    return _from_rest("klines rest", envelope, query, ("time", "openTime"))
+def _rest_rows(bars: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v3/quote/klines: the items repeat neither symbol nor interval, so the query supplies them
+    return _rest_bars(bars, query, "time", "openTime")
 
 
-def mark_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v1/market/markPriceKlines; the open time is `openTime` (docs) or `time` (AISKILLS)."""
-    return _from_rest("mark_klines rest", envelope, query, ("openTime", "time"))
+def _mark_rest_rows(bars: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v1/market/markPriceKlines: the open time is `openTime` (docs) or `time` (AISKILLS)
+    return _rest_bars(bars, query, "openTime", "time")
 
 
-def _from_rest(where: str, envelope: Message, query: Mapping[str, Any], times: Sequence[str]) -> list[Row]:
-    symbol = query_value(query, "symbol", where)
-    interval = query_value(query, "interval", where)
+def _rest_bars(bars: list[Any], query: Mapping[str, Any], first: str, second: str) -> list[Row]:
     # The legacy v2 endpoint returned one object without a time range; items() accepts that too.
-    bars = items(envelope_data(envelope, where), where)
-    first, second = times
-    try:
-        return [
-            _row(symbol, interval, _open_ms(bar, first, second), *(bar[name] for name in _REST_FIELDS))
-            for bar in bars
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, bars, _REST_FIELDS, error) from None
+    symbol, interval = str(query["symbol"]), str(query["interval"])
+    return [
+        _row(symbol, interval, _open_ms(bar, first, second), *(bar[name] for name in _REST_FIELDS))
+        for bar in bars
+    ]
 
 
 def _open_ms(bar: Mapping[str, Any], first: str, second: str) -> Any:
@@ -126,8 +109,8 @@ KLINES = Dataset(
     rest_path="/openApi/swap/v3/quote/klines",
     paging="time",
     default_channel="kline_1m",
-    from_stream=from_stream,
-    from_rest=from_rest,
+    stream=Converter(_stream_rows, _STREAM_FIELDS),
+    rest=Converter(_rest_rows, _REST_FIELDS, query=("symbol", "interval")),
     partitions=("symbol", "interval"),
     view_columns=(IS_FINAL,),
 )
@@ -141,7 +124,11 @@ MARK_KLINES = Dataset(
     rest_path="/openApi/swap/v1/market/markPriceKlines",
     paging="time",
     alias="mark-klines",
-    from_rest=mark_from_rest,
+    rest=Converter(_mark_rest_rows, _REST_FIELDS, query=("symbol", "interval")),
     partitions=("symbol", "interval"),
     view_columns=(IS_FINAL,),
 )
+
+from_stream = KLINES.convert_stream
+from_rest = KLINES.convert_rest
+mark_from_rest = MARK_KLINES.convert_rest

@@ -15,55 +15,37 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
-    SHAPE_ERRORS,
+    Converter,
     Dataset,
     Message,
     Row,
-    envelope_data,
-    explain,
-    items,
     time_ms,
-    topic_parts,
 )
 
 
-def mark_from_stream(message: Message) -> list[Row]:
-    """Convert a `<SYMBOL>@markPrice` frame: event time `E`, mark price `p`."""
-    return _from_stream("mark_prices stream", message, "mark_price", "p")
+def _mark_rows(updates: list[Any], message: Message, symbol: str, channel: str) -> list[Row]:
+    # `<SYMBOL>@markPrice`: event time `E`, mark price `p`
+    return _price_rows(updates, symbol, "mark_price", "p")
 
 
-def last_from_stream(message: Message) -> list[Row]:
-    """Convert a `<SYMBOL>@lastPrice` frame: event time `E`, last price `c`."""
-    return _from_stream("last_prices stream", message, "last_price", "c")
+def _last_rows(updates: list[Any], message: Message, symbol: str, channel: str) -> list[Row]:
+    # `<SYMBOL>@lastPrice`: event time `E`, last price `c`
+    return _price_rows(updates, symbol, "last_price", "c")
 
 
-def _from_stream(where: str, message: Message, column: str, name: str) -> list[Row]:
-    symbol, _ = topic_parts(message, where)
-    updates = items(message.get("data"), where)
-    try:
-        return [
-            {"symbol": u.get("s") or symbol, "event_time": time_ms(u["E"]), column: float(u[name])}
-            for u in updates
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, updates, {"E": "time", name: "decimal"}, error) from None
+def _price_rows(updates: list[Any], symbol: str, column: str, name: str) -> list[Row]:
+    return [
+        {"symbol": u.get("s") or symbol, "event_time": time_ms(u["E"]), column: float(u[name])}
+        for u in updates
+    ]
 
 
-def last_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v1/ticker/price (object with `symbol`, array without): matching-engine `time`, `price`."""
-    where = "last_prices rest"
-    prices = items(envelope_data(envelope, where), where)
-    try:
-        return [
-            {
-                "symbol": str(p["symbol"]),
-                "event_time": time_ms(p["time"]),
-                "last_price": float(p["price"]),
-            }
-            for p in prices
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, prices, {"symbol": "text", "time": "time", "price": "decimal"}, error) from None
+def _last_rest_rows(prices: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v1/ticker/price (an object with `symbol`, an array without): matching-engine `time`, `price`
+    return [
+        {"symbol": str(p["symbol"]), "event_time": time_ms(p["time"]), "last_price": float(p["price"])}
+        for p in prices
+    ]
 
 
 def _fields(column: str) -> tuple[pa.Field, ...]:
@@ -82,7 +64,7 @@ MARK_PRICES = Dataset(
     description="Mark price pushes (~1/s); index price and funding come from premium_index polls.",
     channel=re.compile(r"markPrice"),
     default_channel="markPrice",
-    from_stream=mark_from_stream,
+    stream=Converter(_mark_rows, {"E": "time", "p": "decimal"}),
 )
 
 LAST_PRICES = Dataset(
@@ -96,6 +78,10 @@ LAST_PRICES = Dataset(
     paging="all",
     default_channel="lastPrice",
     alias="prices",
-    from_stream=last_from_stream,
-    from_rest=last_from_rest,
+    stream=Converter(_last_rows, {"E": "time", "c": "decimal"}),
+    rest=Converter(_last_rest_rows, {"symbol": "text", "time": "time", "price": "decimal"}),
 )
+
+mark_from_stream = MARK_PRICES.convert_stream
+last_from_stream = LAST_PRICES.convert_stream
+last_from_rest = LAST_PRICES.convert_rest

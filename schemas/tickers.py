@@ -15,19 +15,16 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
-    SHAPE_ERRORS,
     ConversionError,
+    Converter,
     Dataset,
     Message,
     Row,
     amount,
-    envelope_data,
-    explain,
     integer,
     items,
     ms_or_none,
     time_ms,
-    topic_parts,
 )
 
 _AMOUNTS = (
@@ -73,36 +70,23 @@ _BOOK_REST_FIELDS = {
 }
 
 
-def ticker_from_stream(message: Message) -> list[Row]:
-    """Convert a `<SYMBOL>@ticker` frame (event time `E`, window trade times `O`/`C`)."""
-    where = "tickers stream"
-    symbol, _ = topic_parts(message, where)
-    tickers = items(message.get("data"), where)
-    try:
-        return [
-            _ticker(t.get("s") or symbol, time_ms(t["E"]), t.get("O"), t.get("C"), t, _STREAM_NAMES)
-            for t in tickers
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, tickers, _STREAM_FIELDS, error) from None
+def _ticker_rows(tickers: list[Any], message: Message, symbol: str, channel: str) -> list[Row]:
+    # `<SYMBOL>@ticker`: event time `E`, window trade times `O`/`C`
+    return [
+        _ticker(t.get("s") or symbol, time_ms(t["E"]), t.get("O"), t.get("C"), t, _STREAM_NAMES)
+        for t in tickers
+    ]
 
 
-def ticker_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/quote/ticker (object with `symbol`, array without).
-
-    The snapshot has no event time: the envelope's `timestamp` is used when present, else the later of
-    `openTime`/`closeTime` (the window's trade times; their order is inconsistent, §11).
-    """
-    where = "tickers rest"
-    tickers = items(envelope_data(envelope, where), where)
+def _ticker_rest_rows(tickers: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/quote/ticker (an object with `symbol`, an array without). The snapshot has no event time: the
+    # envelope's `timestamp` is used when present, else the later of `openTime`/`closeTime` (the window's
+    # trade times; their order is inconsistent, §11).
     stamp = envelope.get("timestamp")
-    try:
-        return [
-            _ticker(t["symbol"], _rest_time(stamp, t), t.get("openTime"), t.get("closeTime"), t, _REST_NAMES)
-            for t in tickers
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, tickers, _REST_FIELDS, error) from None
+    return [
+        _ticker(t["symbol"], _rest_time(stamp, t), t.get("openTime"), t.get("closeTime"), t, _REST_NAMES)
+        for t in tickers
+    ]
 
 
 def _rest_time(stamp: Any, ticker: Mapping[str, Any]) -> Any:
@@ -136,51 +120,46 @@ def _percent(value: Any) -> float | None:
     return amount(value)
 
 
-def book_ticker_from_stream(message: Message) -> list[Row]:
-    """Convert a `<SYMBOL>@bookTicker` frame. The first one after subscribing can be stale (§24)."""
-    where = "book_tickers stream"
-    symbol, _ = topic_parts(message, where)
-    books = items(message.get("data"), where)
-    try:
-        return [
-            {
-                "symbol": b.get("s") or symbol,
-                "event_time": ms_or_none(b.get("E")),
-                "update_id": integer(b.get("u")),
-                "trade_time": ms_or_none(b.get("T")),
-                "bid_price": float(b["b"]),
-                "bid_qty": float(b["B"]),
-                "ask_price": float(b["a"]),
-                "ask_qty": float(b["A"]),
-            }
-            for b in books
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, books, _BOOK_STREAM_FIELDS, error) from None
+def _book_rows(books: list[Any], message: Message, symbol: str, channel: str) -> list[Row]:
+    # `<SYMBOL>@bookTicker`. The first frame after subscribing can be stale (§24).
+    return [
+        {
+            "symbol": b.get("s") or symbol,
+            "event_time": ms_or_none(b.get("E")),
+            "update_id": integer(b.get("u")),
+            "trade_time": ms_or_none(b.get("T")),
+            "bid_price": float(b["b"]),
+            "bid_qty": float(b["B"]),
+            "ask_price": float(b["a"]),
+            "ask_qty": float(b["A"]),
+        }
+        for b in books
+    ]
 
 
-def book_ticker_from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v2/quote/bookTicker: `data.book_ticker` in snake_case with JSON numbers."""
-    where = "book_tickers rest"
-    data = items(envelope_data(envelope, where), where)
-    books = [item.get("book_ticker", item) if isinstance(item, Mapping) else item for item in data]
+def _book_tickers(data: Any, where: str) -> list[Any]:
+    # /v2/quote/bookTicker wraps each item in `book_ticker`
+    return [
+        item.get("book_ticker", item) if isinstance(item, Mapping) else item for item in items(data, where)
+    ]
+
+
+def _book_rest_rows(books: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v2/quote/bookTicker: snake_case with JSON numbers
     stamp = envelope.get("timestamp")
-    try:
-        return [
-            {
-                "symbol": b.get("symbol") or query["symbol"],
-                "event_time": ms_or_none(b.get("time", stamp)),  # in the field table, absent from samples
-                "update_id": integer(b.get("lastUpdateId")),
-                "trade_time": None,
-                "bid_price": float(b["bid_price"]),
-                "bid_qty": float(b["bid_qty"]),
-                "ask_price": float(b["ask_price"]),
-                "ask_qty": float(b["ask_qty"]),
-            }
-            for b in books
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, books, _BOOK_REST_FIELDS, error) from None
+    return [
+        {
+            "symbol": b.get("symbol") or query["symbol"],
+            "event_time": ms_or_none(b.get("time", stamp)),  # in the field table, absent from samples
+            "update_id": integer(b.get("lastUpdateId")),
+            "trade_time": None,
+            "bid_price": float(b["bid_price"]),
+            "bid_qty": float(b["bid_qty"]),
+            "ask_price": float(b["ask_price"]),
+            "ask_qty": float(b["ask_qty"]),
+        }
+        for b in books
+    ]
 
 
 TICKERS = Dataset(
@@ -199,8 +178,8 @@ TICKERS = Dataset(
     rest_path="/openApi/swap/v2/quote/ticker",
     paging="all",
     default_channel="ticker",
-    from_stream=ticker_from_stream,
-    from_rest=ticker_from_rest,
+    stream=Converter(_ticker_rows, _STREAM_FIELDS),
+    rest=Converter(_ticker_rest_rows, _REST_FIELDS),
 )
 
 BOOK_TICKERS = Dataset(
@@ -224,6 +203,11 @@ BOOK_TICKERS = Dataset(
     paging="per_symbol",
     default_channel="bookTicker",
     alias="book-tickers",
-    from_stream=book_ticker_from_stream,
-    from_rest=book_ticker_from_rest,
+    stream=Converter(_book_rows, _BOOK_STREAM_FIELDS),
+    rest=Converter(_book_rest_rows, _BOOK_REST_FIELDS, find=_book_tickers),
 )
+
+ticker_from_stream = TICKERS.convert_stream
+ticker_from_rest = TICKERS.convert_rest
+book_ticker_from_stream = BOOK_TICKERS.convert_stream
+book_ticker_from_rest = BOOK_TICKERS.convert_rest

@@ -15,17 +15,12 @@ import pyarrow as pa
 from schemas.dataset import (
     AMOUNT,
     MS,
-    SHAPE_ERRORS,
+    Converter,
     Dataset,
     Message,
     Row,
     amount,
-    envelope_data,
-    explain,
-    items,
-    query_value,
     time_ms,
-    topic_parts,
 )
 
 _STREAM_FIELDS = {"T": "time", "p": "decimal", "q": "decimal", "m": "flag"}
@@ -38,50 +33,40 @@ _REST_FIELDS = {
 }
 
 
-def from_stream(message: Message) -> list[Row]:
-    """Convert a `<SYMBOL>@trade` frame; frame_index is each trade's position in the frame's data array."""
-    where = "trades stream"
-    symbol, _ = topic_parts(message, where)
-    trades = items(message.get("data"), where)  # an array; 2023 docs showed one object (CCXT handles both)
-    try:
-        return [
-            {
-                "symbol": trade.get("s") or symbol,
-                "trade_time": time_ms(trade["T"]),
-                "price": float(trade["p"]),
-                "qty": float(trade["q"]),
-                "is_buyer_maker": _is_true(trade["m"]),
-                "trade_id": None,
-                "quote_qty": None,
-                "frame_index": index,
-            }
-            for index, trade in enumerate(trades)
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, trades, _STREAM_FIELDS, error) from None
+def _stream_rows(trades: list[Any], message: Message, symbol: str, channel: str) -> list[Row]:
+    # `<SYMBOL>@trade`: `data` is an array (2023 docs showed one object; CCXT handles both); frame_index is
+    # each trade's position in it
+    return [
+        {
+            "symbol": trade.get("s") or symbol,
+            "trade_time": time_ms(trade["T"]),
+            "price": float(trade["p"]),
+            "qty": float(trade["q"]),
+            "is_buyer_maker": _is_true(trade["m"]),
+            "trade_id": None,
+            "quote_qty": None,
+            "frame_index": index,
+        }
+        for index, trade in enumerate(trades)
+    ]
 
 
-def from_rest(envelope: Message, query: Mapping[str, Any]) -> list[Row]:
-    """Convert /v1/market/historicalTrades (`id`) or /v2/quote/trades (`fillId` or no id) items."""
-    where = "trades rest"
-    symbol = query_value(query, "symbol", where)
-    trades = items(envelope_data(envelope, where), where)
-    try:
-        return [
-            {
-                "symbol": symbol,
-                "trade_time": time_ms(trade["time"]),
-                "price": float(trade["price"]),
-                "qty": float(trade["qty"]),
-                "is_buyer_maker": _is_true(trade["isBuyerMaker"]),
-                "trade_id": _trade_id(trade),
-                "quote_qty": amount(trade.get("quoteQty")),
-                "frame_index": None,
-            }
-            for trade in trades
-        ]
-    except SHAPE_ERRORS as error:
-        raise explain(where, trades, _REST_FIELDS, error) from None
+def _rest_rows(trades: list[Any], envelope: Message, query: Mapping[str, Any]) -> list[Row]:
+    # /v1/market/historicalTrades (`id`) or /v2/quote/trades (`fillId` or no id)
+    symbol = str(query["symbol"])
+    return [
+        {
+            "symbol": symbol,
+            "trade_time": time_ms(trade["time"]),
+            "price": float(trade["price"]),
+            "qty": float(trade["qty"]),
+            "is_buyer_maker": _is_true(trade["isBuyerMaker"]),
+            "trade_id": _trade_id(trade),
+            "quote_qty": amount(trade.get("quoteQty")),
+            "frame_index": None,
+        }
+        for trade in trades
+    ]
 
 
 def _is_true(value: Any) -> bool:
@@ -123,8 +108,8 @@ TRADES = Dataset(
     rest_path="/openApi/swap/v1/market/historicalTrades",
     paging="id",
     default_channel="trade",
-    from_stream=from_stream,
-    from_rest=from_rest,
+    stream=Converter(_stream_rows, _STREAM_FIELDS),
+    rest=Converter(_rest_rows, _REST_FIELDS, query=("symbol",)),
     occurrence=True,  # equal-looking fills are separate facts (BINGX_API.md §18)
     replay_key={
         "stream": ("symbol", "received_at", "frame_index"),
@@ -132,3 +117,6 @@ TRADES = Dataset(
         "poll": ("symbol", "trade_id"),
     },
 )
+
+from_stream = TRADES.convert_stream
+from_rest = TRADES.convert_rest
