@@ -22,9 +22,8 @@ from schemas import DATASETS
 
 SECTION = "lake"
 ROOT = Path(__file__).parents[1]
-CHANNELS = tuple(
-    dataset.name for dataset in DATASETS.values() if dataset.default_channel
-)  # the eight streams
+# The datasets of the eight stream channels (one file per seal each)
+CHANNELS = tuple(dataset.name for dataset in DATASETS.values() if dataset.default_channel)
 SEALS_PER_HOUR = 3600 / 30  # the default --lake-interval
 POLLS_PER_HOUR = 4 * 60  # four snapshots (premium index, open interest, tickers, book tickers) every minute
 CHILD = """

@@ -221,6 +221,5 @@ COMMISSION_RATES = Dataset(
 )
 
 income_from_rest = INCOME.convert_rest
-balances_from_rest = BALANCES.convert_rest
 positions_from_rest = POSITIONS.convert_rest
 commission_from_rest = COMMISSION_RATES.convert_rest

@@ -340,6 +340,7 @@ def write_runs(
     current: tuple[tuple[Any, ...], bool] | None = None
     part: _Part | None = None
     group: list[pa.RecordBatch] = []  # the rows of the current file's next row group
+    grouped = 0  # rows in `group`
     try:
         for batch in reader:
             for start, stop in _runs([batch.column(name) for name in (*places, "__kept")]):
@@ -349,6 +350,7 @@ def write_runs(
                 key = (tuple(values), bool(kept))
                 if key != current:
                     _write_group(part, group, schema)
+                    grouped = 0
                     _finish(lake, part)
                     part, current = None, key
                     path = target(*key)
@@ -358,8 +360,10 @@ def write_runs(
                 counts[key] = counts.get(key, 0) + run.num_rows
                 if part is not None:
                     group.append(run)
-                    if sum(len(rows) for rows in group) >= FILE_ROW_GROUP:
+                    grouped += run.num_rows
+                    if grouped >= FILE_ROW_GROUP:
                         _write_group(part, group, schema)
+                        grouped = 0
         _write_group(part, group, schema)
         _finish(lake, part)
     except BaseException:
