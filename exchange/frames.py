@@ -25,12 +25,13 @@ __all__ = [
     "FrameError",
     "FrameKind",
     "classify",
-    "decode",
+    "data_topic",
     "gunzip",
     "is_ping",
     "loads",
     "parse_ack",
     "subscribe_message",
+    "unpack",
     "unsubscribe_message",
 ]
 
@@ -43,6 +44,8 @@ ACK: Final = "ack"
 ACCOUNT: Final = "account"
 UNKNOWN: Final = "unknown"
 
+_PING: Final = PING.encode()
+_DATA_TYPE: Final = b'"dataType":"'
 _INFLATE_ERROR: type[Exception] = zlib_ng.error  # type: ignore[assignment]  # its stub says an instance
 _GZIP_WBITS = 31  # zlib with a gzip header: half the cost of gzip.decompress (DESIGN.md)
 _ACCOUNT_PAYLOADS = ("a", "o", "ac")  # ACCOUNT_UPDATE, ORDER_TRADE_UPDATE, ACCOUNT_CONFIG_UPDATE (§25)
@@ -61,18 +64,18 @@ class Ack:
         return self.code == 0
 
 
-def decode(payload: bytes | bytearray | memoryview | str) -> str:
-    """Return the text of one server frame: gunzip binary frames; text frames pass through.
+def unpack(payload: bytes, binary: bool) -> bytes:
+    """Return the text bytes of one server frame: gunzip a binary frame; a text frame passes through.
 
-    Raises FrameError for bytes that are not one gzip member or not UTF-8.
+    Raises FrameError for bytes that are not one gzip member or not UTF-8 (market data is ASCII: one test).
     """
-    if isinstance(payload, str):
-        return payload
-    raw = gunzip(payload)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise FrameError(f"gunzipped frame of {len(raw)} bytes is not UTF-8: {error}") from error
+    raw = gunzip(payload) if binary else payload
+    if not raw.isascii():
+        try:
+            raw.decode()
+        except UnicodeDecodeError as error:
+            raise FrameError(f"frame of {len(raw)} bytes is not UTF-8: {error}") from error
+    return raw
 
 
 def gunzip(payload: bytes | bytearray | memoryview) -> bytes:
@@ -83,9 +86,21 @@ def gunzip(payload: bytes | bytearray | memoryview) -> bytes:
         raise FrameError(f"frame of {len(payload)} bytes is not gzip: {error}") from error
 
 
-def is_ping(text: str) -> bool:
-    """Tell whether a decoded frame is the server's heartbeat, which must be answered with PONG."""
-    return text == PING
+def is_ping(raw: bytes) -> bool:
+    """Tell whether an unpacked frame is the server's heartbeat, which must be answered with PONG."""
+    return raw == _PING
+
+
+def data_topic(raw: bytes) -> str | None:
+    """The topic of a data frame found by a byte scan, without parsing it; None when there is none.
+
+    The fast path for market data; a frame it does not recognise goes through `loads` and `classify`.
+    The long ack shape carries "dataType": "" and must not count as data.
+    """
+    start = raw.find(_DATA_TYPE)
+    if start < 0 or raw[start + 12 : start + 13] == b'"':
+        return None
+    return raw[start + 12 : raw.find(b'"', start + 12)].decode()
 
 
 def loads(text: str | bytes) -> dict[str, Any]:

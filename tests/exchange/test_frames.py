@@ -15,34 +15,41 @@ from exchange.frames import (
     Ack,
     FrameError,
     classify,
-    decode,
+    data_topic,
     is_ping,
     loads,
     parse_ack,
     subscribe_message,
+    unpack,
     unsubscribe_message,
 )
 
 LONG_ACK = {"id": "0fffced2", "code": 80015, "msg": "dataType not support", "dataType": "", "data": None}
 
 
-def test_a_gzipped_ping_decodes_to_ping_and_is_answered_with_plain_pong() -> None:
-    text = decode(gzip.compress(b"Ping"))
-    assert text == "Ping" and is_ping(text)
+def test_a_gzipped_ping_unpacks_to_ping_and_is_answered_with_plain_pong() -> None:
+    raw = unpack(gzip.compress(b"Ping"), binary=True)
+    assert raw == b"Ping" and is_ping(raw)
     assert PONG == "Pong"
-    assert not is_ping("Pong") and not is_ping('{"ping":"x"}')
+    assert not is_ping(b"Pong") and not is_ping(b'{"ping":"x"}')
 
 
 def test_text_frames_pass_through_and_binary_data_frames_are_gunzipped() -> None:
     frame = {"code": 0, "dataType": "BTC-USDT@trade", "data": [{"p": "1.5"}]}
-    assert decode("Ping") == "Ping"
-    assert loads(decode(gzip.compress(json.dumps(frame).encode()))) == frame
-    assert decode(bytearray(gzip.compress(b"hello"))) == "hello"
+    assert unpack(b"Ping", binary=False) == b"Ping"
+    assert loads(unpack(gzip.compress(json.dumps(frame).encode()), binary=True)) == frame
+    assert unpack("é".encode(), binary=False) == "é".encode()
 
 
 @given(st.text())
-def test_decode_round_trips_any_text(text: str) -> None:
-    assert decode(gzip.compress(text.encode())) == text
+def test_unpack_round_trips_any_text(text: str) -> None:
+    assert unpack(gzip.compress(text.encode()), binary=True) == text.encode()
+
+
+def test_the_data_topic_is_found_without_parsing_and_an_ack_has_none() -> None:
+    assert data_topic(b'{"code":0,"dataType":"BTC-USDT@trade","data":[]}') == "BTC-USDT@trade"
+    assert data_topic(json.dumps(LONG_ACK).replace(" ", "").encode()) is None
+    assert data_topic(b'{"id":"x","code":0,"msg":""}') is None
 
 
 @pytest.mark.parametrize(
@@ -56,13 +63,13 @@ def test_decode_round_trips_any_text(text: str) -> None:
 )
 def test_bytes_that_are_not_gzip_raise_a_frame_error(payload: bytes) -> None:
     with pytest.raises(FrameError, match="not gzip") as caught:
-        decode(payload)
+        unpack(payload, binary=True)
     assert isinstance(caught.value, ValueError) and "\n" not in str(caught.value)
 
 
 def test_gzip_of_bytes_that_are_not_utf8_raises_a_frame_error() -> None:
     with pytest.raises(FrameError, match="not UTF-8"):
-        decode(gzip.compress(b"\xff\xfe\x00bad"))
+        unpack(gzip.compress(b"\xff\xfe\x00bad"), binary=True)
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", '"Ping"', ""])
