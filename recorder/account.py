@@ -10,21 +10,21 @@ and the journal carry only its short hash.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
-import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from exchange.errors import ExchangeError
 from exchange.signed import SignedClient
 from exchange.signing import redact, redact_request_logs, short_hash
-from recorder.connection import Connection, ConnectionOptions
+from recorder.connection import Connection, ConnectionOptions, NoSocket
 from recorder.receiver import Receiver
+from recorder.session import Actions, Session
+from recorder.topics import Pacer
 from storage.journal import JournalWriter
 from storage.lake import Lake
 from storage.state import State
@@ -38,6 +38,7 @@ LIVE_STATE = "account_stream"  # state/account_stream.json: {"live_ms": last ins
 # earlier than the last saved live instant (which is itself up to live_every_s old).
 CRASH_MARGIN_MS = 2000
 _EXPIRED = b'"listenKeyExpired"'
+EXPIRED = "listenKey expired"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,10 @@ class AccountOptions:
 
 
 class ListenKeys:
-    """Create, extend and delete listenKeys over signed REST; report every step through `emit`."""
+    """Create, extend and delete listenKeys over signed REST; report every step through `emit`.
+
+    Lock-guarded: the connection's thread renews the key while the account stream's thread extends it.
+    """
 
     def __init__(self, client: SignedClient, emit: Callable[[str, str], None]) -> None:
         self.client = client
@@ -56,58 +60,130 @@ class ListenKeys:
         self.current: str | None = None
         self.extended_at = 0.0
         self._known: set[str] = set()  # every key this run had: hidden in any text we pass on
+        self._lock = threading.RLock()  # one step at a time: never extend a key being replaced
 
     def create(self) -> str:
-        body = self.client.send("POST", LISTEN_KEY_PATH)
-        wrapped = body.get("data")
-        data = wrapped if isinstance(wrapped, dict) else body  # wrapped or bare (§27.8)
-        key = str(data.get("listenKey") or "")
-        if not key:
-            raise ExchangeError(f"POST {LISTEN_KEY_PATH}: no listenKey in the answer")
-        self.current, self.extended_at = key, time.monotonic()
-        self._known.add(key)
-        self.emit("listen_key_created", short_hash(key))
-        return key
+        with self._lock:
+            body = self.client.send("POST", LISTEN_KEY_PATH)
+            wrapped = body.get("data")
+            data = wrapped if isinstance(wrapped, dict) else body  # wrapped or bare (§27.8)
+            key = str(data.get("listenKey") or "")
+            if not key:
+                raise ExchangeError(f"POST {LISTEN_KEY_PATH}: no listenKey in the answer")
+            self.current, self.extended_at = key, time.monotonic()
+            self._known.add(key)
+            self.emit("listen_key_created", short_hash(key))
+            return key
 
     def renew(self) -> str:
         """Delete the current key (best effort) and create a new one."""
-        self.delete()
-        return self.create()
+        with self._lock:
+            self.delete()
+            return self.create()
 
     def extend(self) -> bool:
         """PUT the current key; False (and the key dropped) when BingX no longer knows it."""
-        key = self.current
-        if key is None:
-            return False
-        try:
-            self.client.send("PUT", LISTEN_KEY_PATH, {"listenKey": key})
-        except ExchangeError as error:
-            self.emit("listen_key_lost", f"{short_hash(key)}: extend failed: {self.hide(str(error))}")
-            self.current = None
-            return False
-        self.extended_at = time.monotonic()
-        self.emit("listen_key_extended", short_hash(key))
-        return True
+        with self._lock:
+            key = self.current
+            if key is None:
+                return False
+            try:
+                self.client.send("PUT", LISTEN_KEY_PATH, {"listenKey": key})
+            except ExchangeError as error:
+                self.emit("listen_key_lost", f"{short_hash(key)}: extend failed: {self.hide(str(error))}")
+                self.current = None
+                return False
+            self.extended_at = time.monotonic()
+            self.emit("listen_key_extended", short_hash(key))
+            return True
 
     def delete(self) -> None:
-        key, self.current = self.current, None
-        if key is None:
-            return
-        try:
-            self.client.send("DELETE", LISTEN_KEY_PATH, {"listenKey": key})
-        except ExchangeError as error:  # it expires by itself within the hour
-            self.emit("listen_key_delete_failed", f"{short_hash(key)}: {self.hide(str(error))}")
-            return
-        self.emit("listen_key_deleted", short_hash(key))
+        with self._lock:
+            key, self.current = self.current, None
+            if key is None:
+                return
+            try:
+                self.client.send("DELETE", LISTEN_KEY_PATH, {"listenKey": key})
+            except ExchangeError as error:  # it expires by itself within the hour
+                self.emit("listen_key_delete_failed", f"{short_hash(key)}: {self.hide(str(error))}")
+                return
+            self.emit("listen_key_deleted", short_hash(key))
+
+    def expired(self) -> None:
+        """BingX said the key expired: nothing to DELETE; the next socket creates a new one."""
+        with self._lock:
+            self.current = None
 
     def hide(self, text: str) -> str:
-        for key in self._known:
+        for key in tuple(self._known):  # a copy: another thread may add a key meanwhile
             text = text.replace(key, short_hash(key))
         return redact(text)
 
 
+class Liveness:
+    """Whether the account socket is live, and the spans it was not (lock-guarded: the receiver marks it,
+    the account stream's thread reads it and reconciles the gaps)."""
+
+    def __init__(self, dark_since_ms: int | None) -> None:
+        self._lock = threading.Lock()
+        self.live = False
+        self.dark_since_ms = dark_since_ms  # None: nothing to account for before the first socket
+        self.gaps: queue.Queue[tuple[int, int]] = queue.Queue()
+
+    def went_live(self) -> None:
+        with self._lock:
+            self.live = True
+            if self.dark_since_ms is not None:
+                self.gaps.put((self.dark_since_ms, _now_ms()))
+            self.dark_since_ms = None
+
+    def went_dark(self) -> None:
+        with self._lock:
+            if self.live:
+                self.live = False
+                self.dark_since_ms = _now_ms()
+
+
+class AccountSession(Session):
+    """A session without topics that hides its socket's listenKey and ends the socket when it expires."""
+
+    def __init__(self, name: str, options: ConnectionOptions, liveness: Liveness) -> None:
+        super().__init__(name, [], options)
+        self.liveness = liveness
+        self.key: str | None = None  # the listenKey of the socket open now, read off its URL
+
+    def opened(self, now: float, attempt: int, url: str) -> Actions:
+        self.key = url.partition("listenKey=")[2] or None
+        return super().opened(now, attempt, url)
+
+    def _event(
+        self, event: str, topic: str | None = None, code: int | None = None, detail: str | None = None
+    ) -> None:
+        super()._event(event, topic or TOPIC, code, self._hide(detail) if detail else detail)
+        if event in ("connect", "reconnect"):
+            self.liveness.went_live()
+        elif event in ("disconnect", "silence"):
+            self.liveness.went_dark()
+
+    def _hide(self, text: str) -> str:
+        key = self.key
+        return redact(text.replace(key, short_hash(key)) if key else text)
+
+    def _control(self, text: bytes) -> None:
+        if _EXPIRED not in text:
+            super()._control(text)
+            return
+        key = self.key
+        if key is not None:  # journaled with the key's hash in its place: the journal holds no credential
+            text = text.replace(key.encode(), short_hash(key).encode())
+        super()._control(text)
+        self._event("listen_key_expired", detail=short_hash(key) if key else None)
+        self.liveness.went_dark()
+        self._out.end = EXPIRED  # not at once: frames already read behind this one are journaled first
+
+
 class AccountConnection(Connection):
-    """A Connection without topics whose URL carries a fresh listenKey for every session."""
+    """A Connection without topics whose URL carries a fresh listenKey for every socket."""
 
     def __init__(
         self,
@@ -118,66 +194,33 @@ class AccountConnection(Connection):
         receiver: Receiver | None,
         dark_since_ms: int | None,
     ) -> None:
+        self.liveness = Liveness(dark_since_ms)
         super().__init__(name, [], journal, options, receiver=receiver)
         self.base_url = options.url.split("?", 1)[0]
-        self.keys = ListenKeys(client, lambda event, detail: self.event(event, topic=TOPIC, detail=detail))
-        self.live = False
-        self.dark_since_ms = dark_since_ms  # None: nothing to account for before the first socket
-        self.gaps: queue.Queue[tuple[int, int]] = queue.Queue()
-        self._gap_lock = threading.Lock()
+        self.keys = ListenKeys(client, lambda event, detail: self.event(event, detail=detail))
+
+    def _new_session(self, topics: Iterable[str], shared_pacer: Pacer | None) -> Session:
+        return AccountSession(self.name, self.options, self.liveness)
 
     def event(
         self, event: str, topic: str | None = None, code: int | None = None, detail: str | None = None
     ) -> None:
-        shown = self.keys.hide(detail) if detail else detail  # the URL of "connect" carries the key
-        super().event(event, topic or TOPIC, code, shown)
-        if event in ("connect", "reconnect"):
-            self._went_live()
-        elif event in ("disconnect", "silence"):
-            self._went_dark()
+        super().event(event, topic or TOPIC, code, self.keys.hide(detail) if detail else detail)
 
-    def _session(self, attempt: int) -> str:
+    def _url(self, attempt: int) -> str:
         try:
             key = self.keys.renew() if attempt or self.keys.current is None else self.keys.current
         except ExchangeError as error:
             reason = f"listenKey: {self.keys.hide(str(error))}"
             self.event("listen_key_failed", detail=reason)
-            return reason
-        self.options = replace(self.options, url=f"{self.base_url}?listenKey={key}")
-        return super()._session(attempt)
+            raise NoSocket(reason) from None
+        return f"{self.base_url}?listenKey={key}"
 
-    def _control(self, text: bytes) -> None:
-        if _EXPIRED not in text:
-            super()._control(text)
-            return
-        key = self.keys.current
-        if key is not None:  # journaled with the key's hash in its place: the journal holds no credential
-            text = text.replace(key.encode(), short_hash(key).encode())
-        super()._control(text)
-        self.event("listen_key_expired", detail=short_hash(key) if key else None)
-        self._went_dark()
-        self.keys.current = None  # expired: no DELETE; the next session creates a new one
-        self.cut()  # not an exception: frames already read behind this one must still be journaled
-
-    def cut(self) -> None:
-        """End the current session from another thread (the key is gone); the loop reconnects."""
-        ws = self._ws
-        if ws is not None and ws.sock is not None:
-            with contextlib.suppress(OSError):
-                ws.sock.shutdown(socket.SHUT_RDWR)
-
-    def _went_live(self) -> None:
-        with self._gap_lock:
-            self.live = True
-            if self.dark_since_ms is not None:
-                self.gaps.put((self.dark_since_ms, _now_ms()))
-            self.dark_since_ms = None
-
-    def _went_dark(self) -> None:
-        with self._gap_lock:
-            if self.live:
-                self.live = False
-                self.dark_since_ms = _now_ms()
+    def _socket(self, receiver: Receiver, attempt: int) -> str:
+        reason = super()._socket(receiver, attempt)
+        if reason == EXPIRED:
+            self.keys.expired()
+        return reason
 
 
 class AccountStream:
@@ -227,7 +270,7 @@ class AccountStream:
         self.connection.join(2.0)
         self._thread.join(5.0)
         self._reconcile_pending()
-        dark = self.connection.dark_since_ms
+        dark = self.connection.liveness.dark_since_ms
         if dark is not None:  # the next run reconciles from the moment this socket closed
             self._save_live(dark, clean=True)
         # One quick try: SIGTERM to exit stays within seconds; an undeleted key expires within the hour.
@@ -240,7 +283,7 @@ class AccountStream:
         while not self._stop.wait(0.1):
             now = time.monotonic()
             connection = self.connection
-            if connection.live and now >= next_live:
+            if connection.liveness.live and now >= next_live:
                 next_live = now + options.live_every_s
                 self._save_live(_now_ms())
             keys = connection.keys
@@ -248,7 +291,7 @@ class AccountStream:
                 # A failed extend (404, or no answer) replaces the key at once: there is never an hour
                 # without a successful extend on a key still in use.
                 if not keys.extend():
-                    connection.cut()
+                    connection.cut("listenKey extend failed")
                 self._remeasure()
             self._reconcile_pending()
 
@@ -268,7 +311,7 @@ class AccountStream:
     def _reconcile_pending(self) -> None:
         while True:
             try:
-                start_ms, end_ms = self.connection.gaps.get_nowait()
+                start_ms, end_ms = self.connection.liveness.gaps.get_nowait()
             except queue.Empty:
                 return
             self._reconcile(start_ms, end_ms)

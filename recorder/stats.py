@@ -153,34 +153,34 @@ def recorder_document(
     topics: dict[str, dict[str, Any]] = {}
     for connection in list(recorder.connections):
         since_frame = connection.clock() - wall  # monotonic -> wall clock offset of this connection
-        refused = dict(connection.refused)
+        seen = connection.snapshot()
         connections.append(
             {
                 "name": connection.name,
-                "connected": connection.connected,
-                "topics": len(connection.topics),
-                "acked": len(connection.acked),
-                "refused": len(refused),
-                "frames": connection.frames,
-                "bytes": connection.bytes,
-                "reconnects": connection.reconnects,
-                "silences": connection.silences,
-                "refusals": connection.refusals,
+                "connected": seen.connected,
+                "topics": len(seen.topics),
+                "acked": len(seen.acked),
+                "refused": len(seen.refused),
+                "frames": seen.frames,
+                "bytes": seen.received_bytes,
+                "reconnects": seen.reconnects,
+                "silences": seen.silences,
+                "refusals": seen.refusals,
             }
         )
-        for topic in sorted(connection.topics):
+        for topic in sorted(seen.topics):
             topics[topic] = {"channel": channel_of(topic), "frames": 0, "last_frame_at": None, "lag_s": None}
-            if topic in refused:
-                topics[topic]["refused"] = refused[topic]
-        for topic, seen in list(connection.seen.items()):
+            if topic in seen.refused:
+                topics[topic]["refused"] = seen.refused[topic]
+        for topic, (frames, at_monotonic, text) in seen.seen.items():
             entry = topics.setdefault(
                 topic, {"channel": channel_of(topic), "frames": 0, "last_frame_at": None, "lag_s": None}
             )
-            entry["frames"] += seen.frames
-            at = seen.at - since_frame
+            entry["frames"] += frames
+            at = at_monotonic - since_frame
             if entry["last_frame_at"] is None or at >= entry["last_frame_at"]:
                 entry["last_frame_at"] = at
-                exchange = exchange_ms(entry["channel"], seen.text)
+                exchange = exchange_ms(entry["channel"], text)
                 entry["lag_s"] = None if exchange is None else round(at - exchange / 1000, 6)
     document.update(
         connections=connections,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ class Answer:
 
 
 class Subscriptions:
-    """Thread-safe where other threads touch it (add/remove); everything else runs on the receive thread."""
+    """Not thread-safe: its session's owner thread (recorder/session.py) is the only one touching it."""
 
     def __init__(
         self,
@@ -41,37 +40,32 @@ class Subscriptions:
         self._ops: deque[tuple[str, str, str | None]] = deque()  # (op, topic, request id if a resend)
         self._inflight: dict[str, tuple[str, str, float]] = {}  # request id -> (op, topic, sent at)
         self._requests = 0
-        self._lock = threading.Lock()
         self._pacer = Pacer(per_second, clock=clock)
         self._shared_pacer = shared_pacer
 
     def add(self, topic: str) -> None:
-        with self._lock:
-            if topic not in self.topics:
-                self.topics.add(topic)
-                self._ops.append(("sub", topic, None))
+        if topic not in self.topics:
+            self.topics.add(topic)
+            self._ops.append(("sub", topic, None))
 
     def remove(self, topic: str) -> None:
-        with self._lock:
-            if topic in self.topics:
-                self.topics.discard(topic)
-                self._ops.append(("unsub", topic, None))
+        if topic in self.topics:
+            self.topics.discard(topic)
+            self._ops.append(("unsub", topic, None))
 
     def resubscribe(self, topic: str) -> bool:
         """Queue an unsubscribe and a subscribe of a topic (a book resync wants a new snapshot)."""
-        with self._lock:
-            if topic not in self.topics:
-                return False
-            self._ops.append(("unsub", topic, None))
-            self._ops.append(("sub", topic, None))
-            return True
+        if topic not in self.topics:
+            return False
+        self._ops.append(("unsub", topic, None))
+        self._ops.append(("sub", topic, None))
+        return True
 
     def restart(self) -> None:
         """A new socket: nothing is acked or in flight; every wanted topic is queued again."""
-        with self._lock:
-            self.acked.clear()
-            self._inflight.clear()
-            self._ops = deque(("sub", topic, None) for topic in sorted(self.topics))
+        self.acked.clear()
+        self._inflight.clear()
+        self._ops = deque(("sub", topic, None) for topic in sorted(self.topics))
 
     @property
     def in_flight(self) -> bool:
@@ -79,25 +73,23 @@ class Subscriptions:
 
     def next_request(self) -> tuple[str | None, bool]:
         """(the next request text if the pacers allow one now, whether more are queued)."""
-        with self._lock:
-            if not self._ops:
-                return None, False
-            if not self._pacer.try_take() or (self._shared_pacer and not self._shared_pacer.try_take()):
-                return None, True
-            op, topic, request_id = self._ops.popleft()
-            if request_id is None:
-                self._requests += 1
-                request_id = f"{self.name}-{self._requests}"
-            self._inflight[request_id] = (op, topic, self.clock())
-            if op == "unsub":
-                self.acked.discard(topic)
-            build = subscribe_message if op == "sub" else unsubscribe_message
-            return build(topic, request_id), bool(self._ops)
+        if not self._ops:
+            return None, False
+        if not self._pacer.try_take() or (self._shared_pacer and not self._shared_pacer.try_take()):
+            return None, True
+        op, topic, request_id = self._ops.popleft()
+        if request_id is None:
+            self._requests += 1
+            request_id = f"{self.name}-{self._requests}"
+        self._inflight[request_id] = (op, topic, self.clock())
+        if op == "unsub":
+            self.acked.discard(topic)
+        build = subscribe_message if op == "sub" else unsubscribe_message
+        return build(topic, request_id), bool(self._ops)
 
     def answer(self, ack: Ack) -> Answer | None:
         """Apply an ack; None when it answers no request of ours or repeats one already applied."""
-        with self._lock:
-            request = self._inflight.pop(ack.id, None)
+        request = self._inflight.pop(ack.id, None)
         if request is None:
             return None
         op, topic, _ = request
@@ -117,10 +109,9 @@ class Subscriptions:
 
         The id stays in flight, so a late ack of the first copy still counts.
         """
-        with self._lock:
-            late = [rid for rid, (_, _, sent) in self._inflight.items() if now - sent > self.ack_timeout_s]
-            for request_id in late:
-                op, topic, _ = self._inflight[request_id]
-                self._inflight[request_id] = (op, topic, float("inf"))  # re-armed when sent again
-                self._ops.append((op, topic, request_id))
+        late = [rid for rid, (_, _, sent) in self._inflight.items() if now - sent > self.ack_timeout_s]
+        for request_id in late:
+            op, topic, _ = self._inflight[request_id]
+            self._inflight[request_id] = (op, topic, float("inf"))  # re-armed when sent again
+            self._ops.append((op, topic, request_id))
         return late

@@ -95,12 +95,20 @@ class JournalWriter:
 
     def append(self, received_at_us: int, connection: str, seq: int, kind: int, payload: str | bytes) -> None:
         """Queue one record; cheap and thread-safe. It reaches the OS within one flush interval."""
+        self.append_all([(received_at_us, connection, seq, kind, payload)])
+
+    def append_all(self, records: list[tuple[int, str, int, int, str | bytes]]) -> None:
+        """Queue records of the same shape as `append`'s arguments, in order, under one lock."""
         with self._append_lock:
             stalled = self._stalled
-            if stalled is None or stalled.hold(len(payload)):  # None: the hot path, one test
-                self._pending.append((received_at_us, connection, seq, kind, payload))
-            else:
-                stalled.drop(received_at_us, connection, seq)
+            if stalled is None:
+                self._pending.extend(records)
+                return
+            for record in records:
+                if stalled.hold(len(record[4])):
+                    self._pending.append(record)
+                else:
+                    stalled.drop(record[0], record[1], record[2])
 
     def flush(self) -> None:
         """Write every queued record to the OS now (survives kill -9 of this process once this returns).

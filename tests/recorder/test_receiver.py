@@ -1,52 +1,69 @@
-"""The receiver: one thread pumps every registered socket, reports a source's end once, and never touches
-a socket again after discard() returns."""
+"""The receiver: one thread reads every socket and owns every session, journals what they say, tells a
+connection once when its socket ended, never reads a socket it ended, and survives a bug in one session."""
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import orjson
 import pytest
 
+from recorder.connection import ConnectionOptions
 from recorder.receiver import Receiver
+from recorder.session import Actions, Session
+from recorder.shared import Numbered, WrongThread
+from simulator.wire import ack, encode
+from storage.journal import DATA, EVENT, JournalReader, JournalWriter
+from storage.state import State
+
+OPTIONS = ConnectionOptions(url="ws://test", subscribes_per_second=1000.0)
+TOPIC = "BTC-USDT@trade"
 
 
-class Source:
-    """Reads whatever is there and keeps it; raises on EOF or on a b"!" byte."""
+def trade(n: int) -> bytes:
+    return encode({"code": 0, "dataType": TOPIC, "data": [{"T": n, "p": "1", "q": "1", "m": True}]})[1]
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.data = b""
-        self.errors: list[BaseException] = []
-        self.threads: set[str] = set()
 
-    def pump(self) -> None:
-        self.threads.add(threading.current_thread().name)
-        chunk = self.sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("eof")
-        self.data += chunk
-        if b"!" in chunk:
+class Buggy(Session):
+    """A session with a bug: a read of the lone byte "!" makes it raise."""
+
+    def receive(self, data: bytes, now: float) -> Actions:
+        if data == b"!":
             raise ValueError("a bug in a frame handler")
-
-    def failed(self, error: BaseException) -> None:
-        self.errors.append(error)
+        return super().receive(data, now)
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+class Wired:
+    """One session on the receiver over a socket pair; `ends` hears each end of its socket."""
+
+    def __init__(self, receiver: Receiver, journal: JournalWriter, name: str, kind: type[Session] = Session):
+        self.session = kind(name, [TOPIC], OPTIONS)
+        self.ends: queue.Queue[str] = queue.Queue()
+        receiver.attach(self.session, Numbered(journal, name), self.ends.put)
+        self.ours, self.theirs = socket.socketpair()
+        self.theirs.settimeout(5)
+        receiver.open(self.session, self.ours, 0, "ws://test")
+        request = self.theirs.recv(4096)  # the subscription, sent at once
+        assert request
+        self.theirs.sendall(encode(ack(f"{name}-1"))[1])
+        wait_until(
+            receiver, lambda: self.session.frames == 1
+        )  # acked: later bytes come in a read of their own
+
+    def close(self) -> None:
+        self.ours.close()
+        self.theirs.close()
 
 
-def _one_more_round(source: Source, theirs: socket.socket) -> None:
-    """Send `source` a byte and wait until it is read: a barrier instead of a sleep (the loop ran again)."""
-    before = len(source.data)
-    theirs.sendall(b".")
-    wait_for(lambda: len(source.data) > before)
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[JournalWriter]:
+    with JournalWriter(tmp_path / "journal") as writer:
+        yield writer
 
 
 @pytest.fixture
@@ -56,73 +73,89 @@ def receiver() -> Iterator[Receiver]:
     receiver.stop()
 
 
-@pytest.fixture
-def pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
-    made = [socket.socketpair() for _ in range(3)]
-    yield made
-    for ours, theirs in made:
-        ours.close()
-        theirs.close()
+def landed(journal: JournalWriter, tmp_path: Path) -> dict[str, list[int]]:
+    """Each connection's trade ids as journaled, in seq order."""
+    journal.flush()
+    found: dict[str, list[int]] = {}
+    for record in JournalReader(tmp_path / "journal", State(tmp_path / "state")):
+        if record.kind == DATA:
+            found.setdefault(record.connection, []).append(orjson.loads(record.payload)["data"][0]["T"])
+    return found
 
 
-def test_every_socket_is_pumped_on_one_thread(
-    receiver: Receiver, pairs: list[tuple[socket.socket, socket.socket]]
+def wait_until(receiver: Receiver, condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Ask the receiver (a round trip through its loop) until `condition()` holds."""
+    deadline = time.monotonic() + seconds
+    while not receiver.call(condition):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_every_socket_is_read_and_journaled_on_one_thread_in_order(
+    receiver: Receiver, journal: JournalWriter, tmp_path: Path
 ) -> None:
-    sources = [Source(ours) for ours, _ in pairs]
-    for source in sources:
-        receiver.add(source.sock, source)
-    for index, (_, theirs) in enumerate(pairs):
-        theirs.sendall(f"hello {index}".encode())
-    wait_for(lambda: all(source.data for source in sources))
-    assert [source.data for source in sources] == [b"hello 0", b"hello 1", b"hello 2"]
-    assert set().union(*(source.threads for source in sources)) == {"test-receiver"}
+    wired = [Wired(receiver, journal, f"c{index}") for index in range(3)]
+    for index, one in enumerate(wired):
+        one.theirs.sendall(b"".join(trade(index * 100 + n) for n in range(50)))
+    wait_until(receiver, lambda: all(one.session.frames == 51 for one in wired))  # the ack and 50 trades
+    assert {one.session.owner.thread for one in wired} == {"test-receiver"}
+    with pytest.raises(WrongThread):
+        wired[0].session.tick(0.0)  # this thread does not own it
+    assert landed(journal, tmp_path) == {f"c{i}": [i * 100 + n for n in range(50)] for i in range(3)}
+    for one in wired:
+        one.close()
 
 
-def test_an_ended_source_is_told_once_and_the_others_keep_flowing(
-    receiver: Receiver, pairs: list[tuple[socket.socket, socket.socket]]
+def test_an_ended_socket_is_told_once_and_the_others_keep_flowing(
+    receiver: Receiver, journal: JournalWriter, tmp_path: Path
 ) -> None:
-    broken, closed, healthy = (Source(ours) for ours, _ in pairs)
-    for source in (broken, closed, healthy):
-        receiver.add(source.sock, source)
-    pairs[0][1].sendall(b"!")
-    pairs[1][1].shutdown(socket.SHUT_WR)
-    wait_for(lambda: bool(broken.errors and closed.errors))
-    pairs[0][1].sendall(b"more")  # unregistered: never pumped again
-    pairs[2][1].sendall(b"still here")
-    wait_for(lambda: healthy.data == b"still here")
-    _one_more_round(healthy, pairs[2][1])  # the loop polled again with "more" waiting on the broken one
-    assert [type(e) for e in broken.errors] == [ValueError] and broken.data == b"!"
-    assert [type(e) for e in closed.errors] == [ConnectionError]
+    buggy = Wired(receiver, journal, "buggy", Buggy)
+    closed = Wired(receiver, journal, "closed")
+    healthy = Wired(receiver, journal, "healthy")
+    buggy.theirs.sendall(b"!")
+    closed.theirs.shutdown(socket.SHUT_WR)
+    assert buggy.ends.get(timeout=5).startswith("receiving failed: ValueError: a bug in a frame handler")
+    assert closed.ends.get(timeout=5) == "the server closed the socket"
+    healthy.theirs.sendall(trade(1))
+    wait_until(receiver, lambda: healthy.session.frames == 2)
+    assert buggy.ends.empty() and closed.ends.empty()
+    assert not receiver.call(lambda: buggy.session.connected or closed.session.connected)
+    for one in (buggy, closed, healthy):
+        one.close()
 
 
-def test_after_discard_returns_the_socket_is_never_read(
-    receiver: Receiver, pairs: list[tuple[socket.socket, socket.socket]]
+def test_after_cut_returns_the_socket_is_never_read_again(
+    receiver: Receiver, journal: JournalWriter, tmp_path: Path
 ) -> None:
-    ours, theirs = pairs[0]
-    source = Source(ours)
-    receiver.add(ours, source)
-    theirs.sendall(b"one")
-    wait_for(lambda: source.data == b"one")
-    receiver.discard(ours)
-    receiver.discard(ours)  # twice is harmless
-    theirs.sendall(b"two")
-    witness = Source(pairs[1][0])
-    receiver.add(witness.sock, witness)
-    _one_more_round(witness, pairs[1][1])  # the loop polled again with "two" waiting on the discarded one
-    _one_more_round(witness, pairs[1][1])
-    assert source.data == b"one" and ours.recv(16) == b"two"
+    one = Wired(receiver, journal, "one")
+    one.theirs.sendall(trade(1))
+    wait_until(receiver, lambda: one.session.frames == 2)
+    receiver.cut(one.session, "its key was refused")
+    assert one.ends.get(timeout=5) == "its key was refused"
+    with pytest.raises(OSError):
+        one.theirs.sendall(trade(2) * 1000)  # the receiver closed its end
+        one.theirs.sendall(trade(2) * 1000)
+    assert landed(journal, tmp_path) == {"one": [1]}
+    journal.flush()
+    records = list(JournalReader(tmp_path / "journal", State(tmp_path / "state")))
+    last = orjson.loads(records[-1].payload)
+    assert records[-1].kind == EVENT and (last["event"], last["detail"]) == (
+        "disconnect",
+        "its key was refused",
+    )
+    one.close()
 
 
-def test_a_failed_registration_raises_in_the_caller_and_the_loop_survives(
-    receiver: Receiver, pairs: list[tuple[socket.socket, socket.socket]]
+def test_a_call_runs_on_the_receiver_its_error_raises_in_the_caller_and_after_stop_inline(
+    journal: JournalWriter,
 ) -> None:
-    closed, other = socket.socketpair()
-    closed.close()
-    other.close()
-    with pytest.raises(ValueError):
-        receiver.add(closed, Source(closed))
-    ours, theirs = pairs[0]
-    source = Source(ours)
-    receiver.add(ours, source)
-    theirs.sendall(b"ok")
-    wait_for(lambda: source.data == b"ok")
+    receiver = Receiver("test-receiver")
+    assert receiver.call(lambda: threading.current_thread().name) == "test-receiver"
+    with pytest.raises(ZeroDivisionError):
+        receiver.call(lambda: 1 / 0)
+    one = Wired(receiver, journal, "one")
+    receiver.stop()
+    assert one.ends.get(timeout=5) == "the receiver stopped"
+    assert receiver.call(lambda: threading.current_thread().name) == threading.current_thread().name
+    assert not one.session.snapshot().connected  # released: this thread may read it now
+    one.close()
