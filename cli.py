@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,16 @@ def existing_data_dir(settings: Settings) -> Path:
             "set --data-dir or BINGX_DATA_DIR"
         )
     return settings.data_dir
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's document; ConfigError (one line naming the file) if it cannot be read or parsed."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config {path}: cannot read it: {error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config {path}: not valid TOML: {error}") from error
 
 
 class Cli(click.Group):
@@ -676,17 +687,30 @@ def run(settings: Settings, config_path: Path) -> None:
     from dataclasses import replace
 
     from exchange.logs import configure, current_format
-    from service.config import load
     from service.run import serve
 
-    config = load(config_path.absolute())  # SIGHUP re-reads it, and state/service.json names it
+    config = read_run_config(config_path.absolute())  # SIGHUP re-reads it, and state/service.json names it
     top = config.top
     level = top["log_level"] or logging.getLevelName(logging.getLogger().getEffectiveLevel())
     fmt = top["log_format"] or current_format()
     configure(level, fmt)
     data_dir = writable_data_dir(replace(settings, data_dir=Path(top["data_dir"] or settings.data_dir)))
     flags = {"data_dir": str(data_dir), "rest_url": settings.rest_url, "ws_url": settings.ws_url}
-    serve(config, {**flags, "log_level": level, "log_format": fmt}, data_dir, _has_flag, sys.executable)
+    serve(
+        config,
+        read_run_config,
+        {**flags, "log_level": level, "log_format": fmt},
+        data_dir,
+        _has_flag,
+        sys.executable,
+    )
+
+
+def read_run_config(path: Path) -> Any:
+    """Read and check a `run` config (service.config.ServiceConfig); ConfigError (one line) if it is bad."""
+    from service import config
+
+    return config.check(read_toml(path), path)
 
 
 def _has_flag(command: str, flag: str) -> bool:
@@ -1021,18 +1045,16 @@ def credentials(settings: Settings, config: Path | None = None) -> Any:
     """The API key and secret: from BINGX_API_KEY / BINGX_API_SECRET, else from the config file's api_key /
     api_secret (`record --config`, or the file BINGX_CONFIG names). Never from a flag: flags end up in shell
     history and process lists. A missing one is a one-line UserError saying which."""
-    import tomllib
-
     from exchange.signing import Credentials
 
     key, secret = settings.api_key, settings.api_secret
     path = config or (Path(os.environ["BINGX_CONFIG"]) if os.environ.get("BINGX_CONFIG") else None)
     if (not key or not secret) and path is not None:
         try:
-            document = tomllib.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            document = read_toml(path)
+        except ConfigError as error:
             raise UserError(
-                f"config {path}: cannot read the API key from it: {type(error).__name__}"
+                f"config {path}: cannot read the API key from it: {type(error.__cause__).__name__}"
             ) from None
         found = {**document, **document.get("record", {}), **document.get("credentials", {})}
         key = key or (str(found["api_key"]) if found.get("api_key") else None)
