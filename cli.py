@@ -580,21 +580,29 @@ def record(settings: Settings, /, **flags: Any) -> None:
     lake_uri = flags.pop("record_lake", None)
     if lake_uri:
         settings = dataclasses.replace(settings, lake_uri=lake_uri)
-    keys = credentials(settings, flags.get("config")) if flags.get("account") else None
+    account = bool(flags.pop("account", None))
+    keys = credentials(settings, flags.get("config")) if account else None
     endpoints = Endpoints(
         settings.data_dir, settings.rest_url, settings.ws_url, level, keys, settings.lake_uri or ""
     )
-    # every argument checked before the data dir is touched
-    checked = {key: value for key, value in flags.items() if key != "account"}
-    metrics = checked.pop("metrics", None)
-    flags.pop("metrics", None)
-    options_from(checked, endpoints, bool(flags.get("account")))
+    metrics = flags.pop("metrics", None)
+    merged = record_values(flags)
+    options_from(merged, endpoints, account)  # every argument checked before the data dir is touched
     watch = _watch(settings, metrics, "record")
     try:
         writable_data_dir(settings)
-        run_record(flags, endpoints, watch.observe_recorder)
+        run_record(merged, endpoints, account, watch.observe_recorder)
     finally:
         watch.close()
+
+
+def record_values(flags: dict[str, Any]) -> dict[str, Any]:
+    """The record command's values: the flags given (not None) over the keys of its --config file."""
+    from recorder.command import check_config
+
+    path = flags.get("config")
+    from_file = {} if path is None else check_config(read_toml(path), path)
+    return {**from_file, **{k: v for k, v in flags.items() if v is not None and k != "config"}}
 
 
 def _watch(settings: Settings, metrics: str | None, kind: str) -> Any:
