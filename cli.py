@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,16 @@ def existing_data_dir(settings: Settings) -> Path:
             "set --data-dir or BINGX_DATA_DIR"
         )
     return settings.data_dir
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's document; ConfigError (one line naming the file) if it cannot be read or parsed."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config {path}: cannot read it: {error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config {path}: not valid TOML: {error}") from error
 
 
 class Cli(click.Group):
@@ -569,21 +580,29 @@ def record(settings: Settings, /, **flags: Any) -> None:
     lake_uri = flags.pop("record_lake", None)
     if lake_uri:
         settings = dataclasses.replace(settings, lake_uri=lake_uri)
-    keys = credentials(settings, flags.get("config")) if flags.get("account") else None
+    account = bool(flags.pop("account", None))
+    keys = credentials(settings, flags.get("config")) if account else None
     endpoints = Endpoints(
         settings.data_dir, settings.rest_url, settings.ws_url, level, keys, settings.lake_uri or ""
     )
-    # every argument checked before the data dir is touched
-    checked = {key: value for key, value in flags.items() if key != "account"}
-    metrics = checked.pop("metrics", None)
-    flags.pop("metrics", None)
-    options_from(checked, endpoints, bool(flags.get("account")))
+    metrics = flags.pop("metrics", None)
+    merged = record_values(flags)
+    options_from(merged, endpoints, account)  # every argument checked before the data dir is touched
     watch = _watch(settings, metrics, "record")
     try:
         writable_data_dir(settings)
-        run_record(flags, endpoints, watch.observe_recorder)
+        run_record(merged, endpoints, account, watch.observe_recorder)
     finally:
         watch.close()
+
+
+def record_values(flags: dict[str, Any]) -> dict[str, Any]:
+    """The record command's values: the flags given (not None) over the keys of its --config file."""
+    from recorder.command import check_config
+
+    path = flags.get("config")
+    from_file = {} if path is None else check_config(read_toml(path), path)
+    return {**from_file, **{k: v for k, v in flags.items() if v is not None and k != "config"}}
 
 
 def _watch(settings: Settings, metrics: str | None, kind: str) -> Any:
@@ -676,17 +695,30 @@ def run(settings: Settings, config_path: Path) -> None:
     from dataclasses import replace
 
     from exchange.logs import configure, current_format
-    from service.config import load
     from service.run import serve
 
-    config = load(config_path.absolute())  # SIGHUP re-reads it, and state/service.json names it
+    config = read_run_config(config_path.absolute())  # SIGHUP re-reads it, and state/service.json names it
     top = config.top
     level = top["log_level"] or logging.getLevelName(logging.getLogger().getEffectiveLevel())
     fmt = top["log_format"] or current_format()
     configure(level, fmt)
     data_dir = writable_data_dir(replace(settings, data_dir=Path(top["data_dir"] or settings.data_dir)))
     flags = {"data_dir": str(data_dir), "rest_url": settings.rest_url, "ws_url": settings.ws_url}
-    serve(config, {**flags, "log_level": level, "log_format": fmt}, data_dir, _has_flag, sys.executable)
+    serve(
+        config,
+        read_run_config,
+        {**flags, "log_level": level, "log_format": fmt},
+        data_dir,
+        _has_flag,
+        sys.executable,
+    )
+
+
+def read_run_config(path: Path) -> Any:
+    """Read and check a `run` config (service.config.ServiceConfig); ConfigError (one line) if it is bad."""
+    from service import config
+
+    return config.check(read_toml(path), path)
 
 
 def _has_flag(command: str, flag: str) -> bool:
@@ -1021,18 +1053,16 @@ def credentials(settings: Settings, config: Path | None = None) -> Any:
     """The API key and secret: from BINGX_API_KEY / BINGX_API_SECRET, else from the config file's api_key /
     api_secret (`record --config`, or the file BINGX_CONFIG names). Never from a flag: flags end up in shell
     history and process lists. A missing one is a one-line UserError saying which."""
-    import tomllib
-
     from exchange.signing import Credentials
 
     key, secret = settings.api_key, settings.api_secret
     path = config or (Path(os.environ["BINGX_CONFIG"]) if os.environ.get("BINGX_CONFIG") else None)
     if (not key or not secret) and path is not None:
         try:
-            document = tomllib.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            document = read_toml(path)
+        except ConfigError as error:
             raise UserError(
-                f"config {path}: cannot read the API key from it: {type(error).__name__}"
+                f"config {path}: cannot read the API key from it: {type(error.__cause__).__name__}"
             ) from None
         found = {**document, **document.get("record", {}), **document.get("credentials", {})}
         key = key or (str(found["api_key"]) if found.get("api_key") else None)

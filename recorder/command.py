@@ -1,4 +1,6 @@
-"""`bingx-recorder record`: flags and config file merged, arguments checked, signals wired, recorder run."""
+"""`bingx-recorder record`: its config keys, options built and checked, signals wired, recorder run.
+
+Reads no file: cli.py reads the config file and merges the flags over it."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import logging
 import math
 import signal
 import threading
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,22 +62,11 @@ class Endpoints:
     lake: str = ""  # --lake: a path or s3://bucket/prefix; "" is <data-dir>/lake
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file's document; ConfigError (one line naming the file) if it cannot be read or parsed."""
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config {path}: cannot read it: {error}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config {path}: not valid TOML: {error}") from error
+def check_config(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Check a parsed record config's keys (dashes or underscores) and types; return them by KEYS name.
 
-
-def load_config(path: Path | None) -> dict[str, Any]:
-    """Read a TOML config with the record command's keys (dashes or underscores); check names and types."""
-    if path is None:
-        return {}
-    document = read_toml(path)
-    document = document.get("record", document)  # a [record] table or top-level keys
+    A [record] table or top-level keys; ConfigError (one line naming the file) at the first problem."""
+    document = document.get("record", document)
     config: dict[str, Any] = {}
     for raw_key, value in document.items():
         key = raw_key.replace("-", "_")
@@ -94,10 +84,9 @@ def load_config(path: Path | None) -> dict[str, Any]:
 
 
 def options_from(
-    flags: dict[str, Any], endpoints: Endpoints, account: bool = False
+    merged: dict[str, Any], endpoints: Endpoints, account: bool = False
 ) -> tuple[RecordOptions, float | None]:
-    """Merge flags over the config file and build the recorder's options; raise one-line errors."""
-    merged = {**load_config(flags.pop("config", None)), **{k: v for k, v in flags.items() if v is not None}}
+    """Build the recorder's options from the flags merged over the config file; raise one-line errors."""
     alone = account and not merged.get("symbols") and not merged.get("channels")  # no market topics
     if not alone and (not merged.get("symbols") or not merged.get("channels")):
         raise TopicError("record needs --symbols and --channels (as flags or in --config)")
@@ -176,16 +165,19 @@ def _book_snapshots(merged: dict[str, Any]) -> SnapshotOptions | None:
 
 
 def record(
-    flags: dict[str, Any], endpoints: Endpoints, observe: Callable[[Recorder, Any], Any] | None = None
+    merged: dict[str, Any],
+    endpoints: Endpoints,
+    account: bool = False,
+    observe: Callable[[Recorder, Any], Any] | None = None,
 ) -> None:
     """Run the recorder until SIGINT/SIGTERM or the duration; exit cleanly either way.
 
-    `observe(recorder, compactor)` is called just before recording starts (the status file and metrics,
-    service/watch.py); what it returns is stopped after the recorder's last seal."""
+    `merged` is the flags over the config file (cli.record_values). `observe(recorder, compactor)` is
+    called just before recording starts (the status file and metrics, service/watch.py); what it returns
+    is stopped after the recorder's last seal."""
     from exchange.rest import RestClient
 
-    account = bool(flags.pop("account", False))
-    options, duration = options_from(flags, endpoints, account)
+    options, duration = options_from(merged, endpoints, account)
     rest = RestClient(endpoints.rest_url, attempts=3)
     factory = account_factory(endpoints, options) if account else None
     if options.symbols is None:
@@ -203,7 +195,7 @@ def record(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    compactor = _compactor(lake_at(endpoints.data_dir, endpoints.lake), flags.get("compact_every"))
+    compactor = _compactor(lake_at(endpoints.data_dir, endpoints.lake), merged.get("compact_every"))
     recorder = Recorder(endpoints.data_dir, options, rest, account=factory)
     watching = observe(recorder, compactor) if observe is not None else None
     try:

@@ -1,6 +1,7 @@
-"""The `run` config: every key in one table (KEYS), TOML loading and validation into a ServiceConfig.
+"""The `run` config: every key in one table (KEYS), a parsed document's validation into a ServiceConfig.
 
-Every refusal is one line naming the file, the key, the value and what is allowed. No process is started here.
+Every refusal is one line naming the file, the key, the value and what is allowed. No file is read here
+(cli.py reads it and hands `check` the document) and no process is started.
 """
 
 from __future__ import annotations
@@ -134,11 +135,6 @@ class ServiceConfig:
         return {name: str(keys[name]) for name in ("api_key", "api_secret") if keys.get(name)}
 
 
-def load(path: Path) -> ServiceConfig:
-    """Read and check a run config; raise ConfigError (one line) at the first problem."""
-    return check(command.read_toml(path), path)
-
-
 def check(document: dict[str, Any], path: Path) -> ServiceConfig:
     """Check a parsed document against KEYS (unknown keys refused at every level) and the commands' rules."""
     for name, value in document.items():
@@ -242,4 +238,4 @@ def _shown(value: Any, key: Key) -> str:
     return "***" if key.kind == "secret" else repr(value)
 
 
-__all__ = ["KEYS", "ConfigError", "Key", "ServiceConfig", "check", "load", "parse_duration"]
+__all__ = ["KEYS", "ConfigError", "Key", "ServiceConfig", "check", "parse_duration"]

@@ -1,6 +1,7 @@
 """The `run` supervisor: starts every Part as a child process, restarts the long-running ones with backoff,
 starts the scheduled ones at their slots (never two of one at once), reloads symbols on SIGHUP and stops
-everything within the stop timeout. It reads no flags: cli.py hands it a checked config."""
+everything within the stop timeout. It reads no flags nor files: cli.py hands it a checked config and the
+function that reads it again on SIGHUP."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from exchange.backoff import backoff
-from service.config import ConfigError, ServiceConfig, load
+from service.config import ConfigError, ServiceConfig
 from service.parts import Part
 from service.processes import (
     describe_exit,
@@ -30,6 +31,7 @@ from service.processes import (
 from service.state import write_state
 
 log = logging.getLogger(__name__)
+Load = Callable[[Path], ServiceConfig]  # reads and checks a config file; ConfigError if it is bad
 
 TICK_S = 0.2
 HEALTHY_S = 60.0  # a child that ran this long had recovered: its next death starts the backoff afresh
@@ -82,10 +84,12 @@ class Supervisor:
         parts: list[Part],
         state_path: Path,
         env: dict[str, str],
+        load: Load,
         popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
         delays: Callable[[], Iterator[float]] = lambda: backoff(FIRST_RESTART_S, 2.0, MAX_RESTART_S),
     ) -> None:
         self.config, self.state_path, self.env, self._popen = config, state_path, env, popen
+        self.load = load
         now = time.monotonic()
         self.children = [Child(part, now, delays) for part in parts]
         self.groups: set[int] = set()  # every child's process group: a dead recorder's converter lives on
@@ -195,7 +199,7 @@ class Supervisor:
     def reload(self) -> None:
         """SIGHUP: re-read the config; apply new symbol lists (the recorder restarts if its changed)."""
         try:
-            fresh = load(self.config.path)
+            fresh = self.load(self.config.path)
         except ConfigError as error:
             log.error("reload refused, the running config stays: %s", error)
             return
@@ -309,12 +313,15 @@ def _metrics(address: str, data_dir: Path, env: dict[str, str]) -> Any:
 
 def serve(
     config: ServiceConfig,
+    load: Load,
     settings: dict[str, str],
     data_dir: Path,
     supports: Callable[[str, str], bool],
     executable: str,
 ) -> None:
     """Supervise the config's children until SIGTERM/SIGINT (SIGHUP reloads symbols); return on a clean stop.
+
+    `load` reads the config file again on SIGHUP.
 
     With config.metrics, one server here shows every child's metrics (prometheus-client's multiprocess
     mode: the children write theirs into state/metrics/, emptied at each start) and the recorder's /health.
@@ -336,7 +343,7 @@ def serve(
             signal.signal(signal.SIGHUP, lambda *_: reload.set())
             env = child_env(config, dict(os.environ))
             server = _metrics(config.metrics, data_dir, env) if config.metrics else None
-            supervisor = Supervisor(config, found, data_dir / STATE_FILE, env)
+            supervisor = Supervisor(config, found, data_dir / STATE_FILE, env, load)
             if server is not None:
                 from service.metrics import forget
 

@@ -103,12 +103,13 @@ def test_a_key_the_exchange_dropped_is_found_by_the_next_extend_and_replaced(tmp
 
 
 def test_a_record_config_may_hold_the_credentials_and_account_alone_needs_no_topics(tmp_path: Path) -> None:
+    from cli import record_values
     from recorder.command import Endpoints, options_from
 
     config = tmp_path / "record.toml"
     config.write_text('lake-interval = 5\n[credentials]\napi_key = "k"\napi_secret = "s"\n')
     endpoints = Endpoints(tmp_path, "http://127.0.0.1:9", "ws://127.0.0.1:9/swap-market")
-    opts, _ = options_from({"config": config}, endpoints, account=True)
+    opts, _ = options_from(record_values({"config": config}), endpoints, account=True)
     assert opts.symbols == [] and list(opts.channels) == [] and opts.lake_interval_s == 5
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from service.config import KEYS, ConfigError, check, load, parse_duration
+from cli import main, read_run_config
+from service.config import KEYS, ConfigError, check, parse_duration
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "deploy" / "bingx.toml"
@@ -127,7 +127,7 @@ def test_off_turns_healing_and_compaction_off() -> None:
 
 
 def test_the_example_config_is_valid() -> None:
-    config = load(EXAMPLE)
+    config = read_run_config(EXAMPLE)
     assert config.record is not None and config.record["symbols"] == "BTC-USDT,ETH-USDT,SOL-USDT"
     assert [p["name"] for p in config.polls] == ["premium-index", "open-interest"]
     assert [(b["dataset"], b["every"]) for b in config.backfills] == [
@@ -183,7 +183,7 @@ def test_run_help_has_a_worked_example() -> None:
 
 def test_the_config_error_class_is_one_line() -> None:
     with pytest.raises(ConfigError) as raised:
-        load(Path("/nonexistent/bingx.toml"))
+        read_run_config(Path("/nonexistent/bingx.toml"))
     assert "\n" not in str(raised.value)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import _has_flag
-from service.config import ConfigError, check, load
+from cli import _has_flag, read_run_config
+from service.config import ConfigError, check
 from service.parts import RECORD_CONFIG, base_argv, child_env, parts
 
 ROOT = Path(__file__).parents[2]
@@ -28,7 +28,7 @@ def _argvs(
     tmp_path: Path, text: str | None = None, supports: Callable[[str, str], bool] = _has_flag
 ) -> dict[str, list[str]]:
     example = ROOT / "deploy" / "bingx.toml"
-    config = load(example) if text is None else check(tomllib.loads(text), tmp_path / "bingx.toml")
+    config = read_run_config(example) if text is None else check(tomllib.loads(text), tmp_path / "bingx.toml")
     base = base_argv("python", config, {**SETTINGS, "data_dir": str(tmp_path)}, supports)
     return {part.name: part.argv(config, NOW_S) for part in parts(config, base, tmp_path, supports)}
 

@@ -14,6 +14,7 @@ ROOT = Path(__file__).parents[2]
 SCRIPT = """
 import os, sys, threading, time, tomllib
 from pathlib import Path
+from cli import read_run_config
 from service.config import check
 from service.parts import Part
 from service.run import Supervisor
@@ -47,7 +48,7 @@ def watch() -> None:
     stop.set()
 
 
-supervisor = Supervisor(config, [part], Path(sys.argv[1]) / "service.json", dict(os.environ))
+supervisor = Supervisor(config, [part], Path(sys.argv[1]) / "service.json", dict(os.environ), read_run_config)
 threading.Thread(target=watch, daemon=True).start()
 supervisor.run(stop, threading.Event())
 """

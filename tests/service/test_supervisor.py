@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from cli import read_run_config
 from service.config import ServiceConfig, check
 from service.parts import Part
 from service.run import Supervisor
@@ -53,7 +54,12 @@ def _supervising(tmp_path: Path, parts: list[Part], config: ServiceConfig | None
             yield wait
 
     supervisor = Supervisor(
-        config or _config(tmp_path / "bingx.toml"), parts, tmp_path / STATE_FILE, {}, delays=delays
+        config or _config(tmp_path / "bingx.toml"),
+        parts,
+        tmp_path / STATE_FILE,
+        {},
+        read_run_config,
+        delays=delays,
     )
     stop, reload = threading.Event(), threading.Event()
     thread = threading.Thread(target=supervisor.run, args=(stop, reload), name="supervisor")
@@ -175,13 +181,14 @@ def test_children_end_when_the_service_itself_is_killed(tmp_path: Path) -> None:
     code = f"""
 import sys, threading, tomllib
 from pathlib import Path
+from cli import read_run_config
 from service.config import check
 from service.parts import Part
 from service.run import Supervisor
 path = Path({str(tmp_path / "bingx.toml")!r})
 config = check(tomllib.loads(path.read_text()), path)
 sleeper = Part("sleeper", None, lambda c, now: [sys.executable, "-c", "import time; time.sleep(60)"])
-supervisor = Supervisor(config, [sleeper], Path({str(tmp_path / STATE_FILE)!r}), {{}})
+supervisor = Supervisor(config, [sleeper], Path({str(tmp_path / STATE_FILE)!r}), {{}}, read_run_config)
 supervisor.run(threading.Event(), threading.Event())
 """
     service = subprocess.Popen(
