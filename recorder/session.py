@@ -1,17 +1,19 @@
-"""The protocol of one BingX connection, over all its sockets, as events in and actions out: no I/O, no clock.
+"""The protocol of one BingX connection, over all its sockets, as events in and actions out: no I/O.
 
 Events: a socket opened, bytes arrived, time passed, the socket ended, and the commands add, remove and
 resubscribe a topic. Actions: journal records in the order they happened (every frame as received, stream
 events), bytes to send (Pong, subscribe and unsubscribe requests, Close) and the end of the socket with its
 reason. The session owns the subscriptions, ack matching, silence timers and every byte-level check
 (through exchange/frames and recorder/wire); the receiver (recorder/receiver.py) does what the actions say,
-and recorder/connection.py connects and reconnects. One thread owns a session: every event checks it.
+and recorder/connection.py connects and reconnects. Time comes in with each event (only the subscription
+pacers read the clock they are given). One thread owns a session: every event checks it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -99,14 +101,13 @@ class Session:
         options: ConnectionOptions,
         shared_pacer: Pacer | None = None,
         mask: Callable[[], bytes] = lambda: os.urandom(4),
-        clock: Callable[[], float] | None = None,  # the pacers' clock; the events carry `now` themselves
+        clock: Callable[[], float] = time.monotonic,  # the pacers' only; events carry `now` themselves
     ) -> None:
         self.name = name
         self.options = options
         self.owner = Owner(f"session {name}")
-        extra = {} if clock is None else {"clock": clock}
         self.subscriptions = Subscriptions(
-            name, topics, options.subscribes_per_second, options.ack_timeout_s, shared_pacer, **extra
+            name, topics, options.subscribes_per_second, options.ack_timeout_s, shared_pacer, clock
         )
         self.mask = mask
         self.connected = False
