@@ -104,14 +104,15 @@ def test_a_thousand_topics_keep_flowing_with_pings_on_time() -> None:
             sim.faults.stall()  # nothing more is written once the publish under way (if any) has been counted
             stalled = time.monotonic()
 
-            def by_connection() -> list[int]:
+            def sent() -> list[int]:
                 ledger = {r.id: r for r in sim.ledger.connections}
                 return [ledger[i + 1].frames_sent for i in range(CONNECTIONS)]
 
+            def got() -> list[int]:
+                return [sum(r.counts.values()) for r in readers]
+
             # The ledger is re-read each time: a frame written just before the stall is counted just after it.
-            assert wait_for(lambda: [sum(r.counts.values()) for r in readers] == by_connection(), 30.0), (
-                f"readers {[sum(r.counts.values()) for r in readers]} against ledger {by_connection()}"
-            )
+            assert wait_for(lambda: got() == sent(), 30.0), f"readers {got()} against ledger {sent()}"
             ledger = {r.id: r for r in sim.ledger.connections}
             assert len(ledger) == CONNECTIONS
             assert received(readers) == Counter(sim.ledger.counts)
