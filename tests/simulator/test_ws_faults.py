@@ -117,7 +117,13 @@ def test_stall_keeps_the_socket_open_and_silent_until_cleared(server: WsServer) 
     try:
         client.reply(client.sub(f"{SYMBOL}@depth5"))
         server.faults.stall()
-        client.collect(0.1)  # what was already in flight
+
+        def drained() -> bool:  # what was in flight: every frame the ledger counts, Pings and the ack are read
+            client.collect(0.05)
+            [record] = server.ledger.connections
+            return len(client.raw) == record.frames_sent + record.pings_sent + 1
+
+        wait_for(drained)
         client.pings = 0
         silent = client.collect(1.5)
         assert silent == [] and client.pings == 0 and client.ws.connected
