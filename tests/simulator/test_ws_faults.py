@@ -118,7 +118,9 @@ def test_stall_keeps_the_socket_open_and_silent_until_cleared(server: WsServer) 
         client.reply(client.sub(f"{SYMBOL}@depth5"))
         server.faults.stall()
 
-        def drained() -> bool:  # what was in flight: every frame the ledger counts, Pings and the ack are read
+        def drained() -> (
+            bool
+        ):  # what was in flight: every frame the ledger counts, Pings and the ack are read
             client.collect(0.05)
             [record] = server.ledger.connections
             return len(client.raw) == record.frames_sent + record.pings_sent + 1
